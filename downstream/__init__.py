@@ -1,0 +1,1 @@
+"""Downstream: detector fine-tuning on SIGMA-annotated data, and the MTCL adapter."""

@@ -1,0 +1,1 @@
+"""Annotation: the Annotator API, corpus annotation, the demo."""

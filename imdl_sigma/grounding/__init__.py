@@ -1,0 +1,1 @@
+"""Instruction-grounding branch: parser, grounding, ACSF, caches."""

@@ -1,0 +1,54 @@
+"""On-disk cache of instruction parses, keyed by backend and instruction text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+
+def parse_key(backend: str, instruction: str) -> str:
+    return hashlib.sha1(f"{backend}\x00{instruction}".encode("utf-8")).hexdigest()
+
+
+class ParseCache:
+    """JSON Lines, append-only: a crash loses at most the batch being written."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.entries: dict[str, dict] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a torn last line from an interrupted run
+                self.entries[record["key"]] = record["parse"]
+
+    def get(self, backend: str, instruction: str) -> dict | None:
+        return self.entries.get(parse_key(backend, instruction))
+
+    def put_many(self, backend: str, parses: dict[str, dict]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for instruction, parsed in parses.items():
+                key = parse_key(backend, instruction)
+                self.entries[key] = parsed
+                handle.write(json.dumps({"key": key, "instruction": instruction, "parse": parsed}) + "\n")
+
+
+def parse_many(instructions: list[str], backend: str = "rules", cache: ParseCache | None = None,
+               llm=None) -> list[dict]:
+    """Parse a batch, reading and filling the cache; the LLM sees each new text once."""
+    from .parser import parse_rules
+
+    todo = sorted({text for text in instructions if cache is None or cache.get(backend, text) is None})
+    if backend == "llm":
+        fresh = dict(zip(todo, llm.parse(todo))) if todo else {}
+    elif backend == "rules":
+        fresh = {text: parse_rules(text) for text in todo}
+    else:
+        raise ValueError(f"unknown parser backend '{backend}' (rules or llm)")
+    if cache is not None and fresh:
+        cache.put_many(backend, fresh)
+    return [fresh[text] if text in fresh else cache.get(backend, text) for text in instructions]

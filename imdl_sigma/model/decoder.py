@@ -1,0 +1,56 @@
+"""FPN mask decoder with residual fusion and the mask head (paper §3.2.4, spec §5)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import DecoderConfig
+from .layers import ConvResidualBlock
+
+
+class FeaturePyramid(nn.Module):
+    """Builds a pyramid from same-lattice DRB outputs by adaptive pooling, then top-down FPN.
+
+    Level l is pooled by `pyramid_factors[l]` (37 → 37, 19, 10); 1×1 laterals, nearest
+    up-sampling + add from coarse to fine, and a 3×3 output conv on the finest map.
+    """
+
+    def __init__(self, dim: int, num_levels: int, config: DecoderConfig) -> None:
+        super().__init__()
+        if num_levels > len(config.pyramid_factors):
+            raise ValueError(f"{num_levels} levels but only {len(config.pyramid_factors)} pyramid factors")
+        self.factors = tuple(config.pyramid_factors[:num_levels])
+        self.laterals = nn.ModuleList(nn.Conv2d(dim, config.fpn_dim, 1) for _ in range(num_levels))
+        self.output = nn.Conv2d(config.fpn_dim, config.fpn_dim, 3, padding=1)
+
+    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        height, width = levels[0].shape[-2:]
+        laterals = []
+        for level, factor, lateral in zip(levels, self.factors, self.laterals):
+            size = (math.ceil(height / factor), math.ceil(width / factor))
+            laterals.append(lateral(F.adaptive_avg_pool2d(level, size)))
+        top_down = laterals[-1]
+        for finer in reversed(laterals[:-1]):
+            top_down = finer + F.interpolate(top_down, size=finer.shape[-2:], mode="nearest")
+        return self.output(top_down)  # (B, fpn_dim, h, w)
+
+
+class MaskDecoder(nn.Module):
+    """Finest FPN map and consensus C, up-sampled to the input size → 1-channel logits."""
+
+    def __init__(self, dim: int, num_levels: int, config: DecoderConfig) -> None:
+        super().__init__()
+        self.pyramid = FeaturePyramid(dim, num_levels, config)
+        self.fusion = ConvResidualBlock(config.fpn_dim + dim, config.fuse_dim)
+        self.terminal = ConvResidualBlock(config.fuse_dim, config.fuse_dim)
+        self.head = nn.Conv2d(config.fuse_dim, 1, 1)
+
+    def forward(self, levels: list[torch.Tensor], consensus: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        finest = F.interpolate(self.pyramid(levels), size=size, mode="bilinear", align_corners=False)
+        consensus = F.interpolate(consensus, size=size, mode="bilinear", align_corners=False)
+        fused = self.fusion(torch.cat([finest, consensus], dim=1))  # F: (B, fuse_dim, H, W)
+        return self.head(self.terminal(fused))  # (B, 1, H, W) logits

@@ -1,0 +1,146 @@
+"""The SIGMA network and its IMDL-BenCo-facing wrapper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import SigmaConfig
+from ..training.losses import segmentation_loss
+from .backbone import Backbone
+from .decoder import MaskDecoder
+from .difference import SemanticDifference
+from .fusion import BidirectionalRefinement, IntentEncoder
+
+
+@dataclass
+class SigmaOutput:
+    logits: torch.Tensor  # (B, 1, H, W) mask logits at the input size
+    differences: list  # refined DRB maps D_l, each (B, d, h, w): Stage II's difference vectors
+
+
+class SigmaNet(nn.Module):
+    """source, edited (B, 3, H, W), intent map (B, 1, h, w) or None → mask logits (B, 1, H, W)."""
+
+    def __init__(self, config: SigmaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = Backbone(config.backbone)
+        channels = self.backbone.out_channels
+        # Single-scale ablation keeps only the deepest level.
+        self.level_indices = tuple(range(len(channels))) if config.difference.multi_scale else (len(channels) - 1,)
+        self.difference = SemanticDifference(tuple(channels[i] for i in self.level_indices), config.difference)
+        self.intent = IntentEncoder(config.difference.dim)
+        self.refinement = BidirectionalRefinement(config.difference.dim, config.fusion)
+        self.decoder = MaskDecoder(config.difference.dim, len(self.level_indices), config.decoder)
+
+    @property
+    def patch_size(self) -> int:
+        return self.backbone.patch_size
+
+    def lattice(self, height: int, width: int) -> tuple[int, int]:
+        patch = self.patch_size
+        if height % patch or width % patch:
+            raise ValueError(f"input {height}×{width} is not a multiple of the patch size {patch}")
+        return height // patch, width // patch
+
+    def encode(self, source: torch.Tensor, edited: torch.Tensor) -> tuple[list, list]:
+        """Both images through the backbone in one batch: per-level (source, edited) features."""
+        features = self.backbone(torch.cat([source, edited], dim=0))
+        features = [features[i] for i in self.level_indices]
+        batch = source.shape[0]
+        return [f[:batch] for f in features], [f[batch:] for f in features]
+
+    def prior(self, intent_map: torch.Tensor | None, batch: int, lattice: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+        """The intent map on the lattice; the uniform ε prior when absent or when the branch is off."""
+        epsilon = self.config.instruction.epsilon
+        if intent_map is None or not self.config.instruction.enabled:
+            return torch.full((batch, 1, *lattice), epsilon, dtype=like.dtype, device=like.device)
+        intent_map = intent_map.to(dtype=like.dtype, device=like.device)
+        if intent_map.shape[-2:] != lattice:
+            intent_map = F.interpolate(intent_map, size=lattice, mode="bilinear", align_corners=False)
+        return intent_map
+
+    def forward_features(
+        self, source_feats: list, edited_feats: list, intent_map: torch.Tensor | None, size: tuple[int, int]
+    ) -> SigmaOutput:
+        """Everything after the backbone (the 'SIGMA head'); features may come from a cache."""
+        refined, visual = self.difference(source_feats, edited_feats)
+        lattice = tuple(visual.shape[-2:])
+        instruction = self.intent(self.prior(intent_map, visual.shape[0], lattice, visual))
+        consensus = self.refinement(visual, instruction)
+        logits = self.decoder(refined, consensus, size)
+        return SigmaOutput(logits=logits, differences=refined)
+
+    def forward(self, source: torch.Tensor, edited: torch.Tensor, intent_map: torch.Tensor | None = None) -> SigmaOutput:
+        if source.shape != edited.shape:
+            raise ValueError(f"source {tuple(source.shape)} and edited {tuple(edited.shape)} differ in shape")
+        self.lattice(*edited.shape[-2:])
+        source_feats, edited_feats = self.encode(source, edited)
+        return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]))
+
+
+class SIGMA(nn.Module):
+    """IMDL-BenCo model contract around SigmaNet.
+
+    `image` is the edited image and `source_image` the source, both normalised as IMDL-BenCo's
+    transforms do; `intent_map` is optional. Returns `backward_loss`, `pred_mask`
+    (probabilities), `pred_label`, `visual_loss` and `visual_image`.
+    Constructor arguments are typed str/int/float because IMDL-BenCo's train.py turns them
+    into command-line flags (a bool flag would parse "False" as True).
+    """
+
+    def __init__(
+        self,
+        config: str = "base",
+        backbone_weights: str = "",
+        bce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        sigma_config = SigmaConfig.resolve(config)
+        if backbone_weights:
+            sigma_config.backbone.name_or_path = backbone_weights
+            sigma_config.backbone.pretrained = True
+        self.net = SigmaNet(sigma_config)
+        self.bce_weight = bce_weight
+        self.dice_weight = dice_weight
+
+    @property
+    def config(self) -> SigmaConfig:
+        return self.net.config
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        label: torch.Tensor | None = None,
+        source_image: torch.Tensor | None = None,
+        intent_map: torch.Tensor | None = None,
+        *args,
+        **kwargs,
+    ) -> dict:
+        if source_image is None:
+            raise ValueError(
+                "SIGMA needs the source image of each pair: use a paired dataset "
+                "(imdl_sigma.data.SigmaPairDataset) that yields 'source_image'"
+            )
+        output = self.net(source_image.float(), image.float(), intent_map)
+        edit_prob = torch.sigmoid(output.logits)
+        result = {
+            "pred_mask": edit_prob,
+            "pred_label": edit_prob.flatten(1).amax(1),
+            "visual_image": {"pred_mask": edit_prob},
+            "visual_loss": {},
+            "backward_loss": None,
+        }
+        if mask is not None:
+            target = mask.float()
+            bce, dice = segmentation_loss(output.logits, target)
+            loss = self.bce_weight * bce + self.dice_weight * dice
+            result["backward_loss"] = loss
+            result["visual_loss"] = {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
+        return result

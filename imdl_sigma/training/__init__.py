@@ -1,0 +1,1 @@
+"""Training: losses, Stage I / Stage II loops, checkpoints."""

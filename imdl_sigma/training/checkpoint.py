@@ -1,0 +1,65 @@
+"""Checkpoints carry their config: a model can be rebuilt from the file alone."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from ..config import SigmaConfig
+from ..data.images import atomic_write_bytes
+from ..errors import BadInputError
+
+BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "sigma_standin.pt"
+
+
+def save_checkpoint(path: str | Path, model, config: SigmaConfig, **state) -> None:
+    """Atomic: a crash mid-write leaves the previous checkpoint intact.
+
+    A frozen pretrained backbone is not stored (it is reloaded from its weights).
+    """
+    weights = model.state_dict()
+    if _backbone_external(config):
+        weights = {k: v for k, v in weights.items() if not k.startswith("backbone.")}
+    payload = {"config": config.to_dict(), "model": weights, **state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path | None = None) -> dict:
+    path = Path(path) if path else BUNDLED
+    if not path.is_file():
+        hint = " (the bundled checkpoint is missing: reinstall imdl-sigma)" if path == BUNDLED else ""
+        raise BadInputError(f"checkpoint not found: {path}{hint}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise BadInputError(f"checkpoint {path} cannot be read: {err}") from None
+    if not isinstance(payload, dict) or "config" not in payload or "model" not in payload:
+        raise BadInputError(f"{path} is not an imdl-sigma checkpoint (no 'config' / 'model')")
+    return payload
+
+
+def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str | None = None):
+    """(SigmaNet with the checkpoint's weights, its config, the raw payload)."""
+    from ..model import SigmaNet
+
+    payload = load_checkpoint(path)
+    config = SigmaConfig.from_dict(payload["config"])
+    if backbone_weights:
+        config.backbone.name_or_path = backbone_weights
+    model = SigmaNet(config)
+    missing, unexpected = model.load_state_dict(payload["model"], strict=False)
+    allowed = [k for k in missing if k.startswith("backbone.")] if _backbone_external(config) else []
+    if unexpected or len(allowed) != len(missing):
+        raise BadInputError(
+            f"checkpoint {path or BUNDLED} does not match its config: "
+            f"missing {sorted(set(missing) - set(allowed))[:5]}, unexpected {unexpected[:5]}"
+        )
+    return model.eval(), config, payload
+
+
+def _backbone_external(config: SigmaConfig) -> bool:
+    return config.backbone.freeze and config.backbone.pretrained
