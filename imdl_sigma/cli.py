@@ -97,6 +97,43 @@ def cmd_parse(args) -> int:
     return 0
 
 
+def cmd_annotate(args) -> int:
+    from .annotation.annotate import AnnotateConfig, FilterConfig, annotate
+
+    config = AnnotateConfig(
+        batch_size=args.batch_size, parser=args.parser, with_authentic=args.with_authentic,
+        filters=FilterConfig(min_area=args.min_area, max_area=args.max_area,
+                             max_aspect_change=args.max_aspect_change, action=args.filter),
+    )
+    stats = annotate(args.pairs, args.out, checkpoint=args.checkpoint, name=args.name, config=config,
+                     resume=args.resume, skip_bad=args.skip_bad, device=args.device,
+                     backbone_weights=args.backbone_weights, parser_weights=args.parser_weights)
+    if stats:
+        print(json.dumps({k: stats[k] for k in ("pairs", "kept", "errors", "dropped", "pairs_per_second")}))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .annotation.demo import run_demo
+
+    summary = run_demo(args.out, n=args.n, checkpoint=args.checkpoint, seed=args.seed)
+    for method, row in summary["metrics"].items():
+        print(f"{method:24s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}  (n={row['n']})")
+    print(f"dataset: {summary['dataset']}\npage:    {summary['page']}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.bench == "masks":
+        from benchmarks.masks import run_bench_masks
+
+        results = run_bench_masks(args.pairs, args.methods.split(","), args.out, checkpoint=args.checkpoint,
+                                  save_masks=args.save_masks, batch_size=args.batch_size)
+        print((Path(args.out) / "masks.md").read_text(), end="")
+        return 0 if results else 2
+    raise NotAvailable(f"`benco bench {args.bench}` has not landed yet in this version of imdl-sigma")
+
+
 def not_landed(what: str):
     def handler(args) -> int:
         raise NotAvailable(f"`benco {what}` has not landed yet in this version of imdl-sigma")
@@ -118,7 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job end to end on bundled photos (offline, CPU)")
     demo.add_argument("--out", default="sigma_demo", help="output folder (default: sigma_demo)")
-    demo.set_defaults(func=not_landed("demo"))
+    demo.add_argument("--n", type=int, default=24, help="number of synthetic pairs")
+    demo.add_argument("--checkpoint", help="checkpoint (default: the bundled stand-in)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train the SIGMA annotator (Stage I / Stage II)")
     train.add_argument("--model", default="sigma", help="only 'sigma'")
@@ -137,11 +177,40 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     annotate = sub.add_parser("annotate", help="masks for every pair of editing corpora, as an IMDL-BenCo dataset")
-    annotate.set_defaults(func=not_landed("annotate"))
-    finetune = sub.add_parser("finetune", help="fine-tune an IML detector on a SIGMA-annotated dataset")
+    annotate.add_argument("--pairs", action="append", required=True, help="pairs manifest (repeatable)")
+    annotate.add_argument("--out", required=True, help="output dataset folder")
+    annotate.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    annotate.add_argument("--name", help="register the dataset under this name (e.g. sigma_1m)")
+    annotate.add_argument("--resume", action="store_true", help="continue a killed run; finished pairs are skipped")
+    annotate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines instead of stopping")
+    annotate.add_argument("--with-authentic", action="store_true", help="list source images as Negative samples too")
+    annotate.add_argument("--batch-size", type=int, default=8)
+    annotate.add_argument("--parser", choices=("rules", "llm"), default="rules")
+    annotate.add_argument("--parser-weights", help="LLM directory or hub id in the cache")
+    annotate.add_argument("--backbone-weights", help="DINOv2 weights for checkpoints of the base config")
+    annotate.add_argument("--device", default="cpu")
+    annotate.add_argument("--min-area", type=float, default=0.0005, help="smaller masks count as empty")
+    annotate.add_argument("--max-area", type=float, default=0.95, help="larger masks count as near-full")
+    annotate.add_argument("--max-aspect-change", type=float, default=1.25,
+                          help="largest ratio between source and edited aspect ratios")
+    annotate.add_argument("--filter", choices=("drop", "flag"), default="drop",
+                          help="drop pairs that fail a quality filter, or keep them flagged")
+    annotate.set_defaults(func=cmd_annotate)
+    finetune = sub.add_parser("finetune", help="fine-tune an IML detector on a SIGMA-annotated dataset (not landed yet)")
     finetune.set_defaults(func=not_landed("finetune"))
     bench = sub.add_parser("bench", help="paper tables: masks, robustness, detectors, speed")
-    bench.set_defaults(func=not_landed("bench"))
+    bench_sub = bench.add_subparsers(dest="bench", metavar="TABLE", required=True)
+    masks = bench_sub.add_parser("masks", help="Table 1: mask quality of SIGMA and the baselines")
+    masks.add_argument("--pairs", required=True, help="pairs manifest with ground-truth masks")
+    masks.add_argument("--methods", default="pixdiff-fixed,pixdiff-morph,pixdiff-otsu,sigma",
+                       help="comma-separated: pixdiff-fixed[@TAU], pixdiff-morph, pixdiff-otsu, sigma")
+    masks.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    masks.add_argument("--out", required=True)
+    masks.add_argument("--save-masks", action="store_true", help="also write DIR/<method>/<id>.png")
+    masks.add_argument("--batch-size", type=int, default=8)
+    for table in ("robustness", "detectors", "speed"):
+        bench_sub.add_parser(table, help=f"({table}: not landed yet)")
+    bench.set_defaults(func=cmd_bench)
     parse = sub.add_parser("parse", help="parse an editing instruction into (original, edited, action)")
     parse.add_argument("instruction", nargs="+", help="one or more instructions; one JSON object per line out")
     parse.add_argument("--backend", choices=("rules", "llm"), default="rules")

@@ -1,0 +1,245 @@
+"""`benco annotate`: masks for every pair of one or more manifests, as an IMDL-BenCo dataset.
+
+Work is batched by stage (parse the batch's instructions, then one SIGMA forward for the batch,
+source and edited images through the backbone together). Each finished batch first writes its
+masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`; `--resume`
+skips every pair that has a record, so a killed run redoes at most one batch and every pair
+ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
+Under `torchrun`, rank R takes pairs R, R+W, R+2W, ... and rank 0 merges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.datasets import match_size
+from ..data.images import atomic_write_bytes, load_rgb, save_mask
+from ..data.manifest import Pair, read_manifest
+from ..errors import BadInputError
+from ..grounding.cache import ParseCache, parse_many
+
+log = logging.getLogger(__name__)
+
+AREA_BINS = tuple(i / 10 for i in range(11))
+
+
+@dataclass
+class FilterConfig:
+    min_area: float = 0.0005  # masks covering less of the image are "empty"
+    max_area: float = 0.95  # masks covering more are "near_full"
+    max_aspect_change: float = 1.25  # source vs edited aspect ratios may differ by at most this factor
+    action: str = "drop"  # "drop" the pair, or "flag" it in the manifest and keep it
+
+
+@dataclass
+class AnnotateConfig:
+    batch_size: int = 8
+    parser: str = "rules"  # or "llm"
+    with_authentic: bool = False  # also list source images as "Negative" samples
+    filters: FilterConfig = None
+
+    def __post_init__(self):
+        self.filters = self.filters or FilterConfig()
+
+
+def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
+    flags = []
+    area = float(mask.mean())
+    if area < config.min_area:
+        flags.append("empty")
+    if area > config.max_area:
+        flags.append("near_full")
+    source_aspect = source_shape[1] / source_shape[0]
+    edited_aspect = edited_shape[1] / edited_shape[0]
+    if max(source_aspect, edited_aspect) / min(source_aspect, edited_aspect) > config.max_aspect_change:
+        flags.append("size_mismatch")
+    return flags
+
+
+def read_records(folder: Path) -> dict[str, dict]:
+    """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
+    records = {}
+    for path in sorted(folder.glob("rank*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records[record["key"]] = record
+    return records
+
+
+def pair_key(pair: Pair) -> str:
+    return f"{pair.corpus or ''}/{pair.id}"
+
+
+def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
+    pairs, seen = [], set()
+    for manifest in manifests:
+        corpus = Path(manifest).parent.name
+        for pair in read_manifest(manifest, skip_bad=skip_bad, check_files=False):
+            pair.corpus = pair.corpus or corpus
+            if pair_key(pair) in seen:
+                raise BadInputError(f"pair {pair_key(pair)} appears in more than one manifest")
+            seen.add(pair_key(pair))
+            pairs.append(pair)
+    return pairs
+
+
+def mask_name(pair: Pair) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{pair.corpus}__{pair.id}")
+    return f"{safe}.png"
+
+
+class AnnotationJob:
+    def __init__(self, annotator, out_dir: str | Path, config: AnnotateConfig, llm=None,
+                 rank: int = 0, world: int = 1) -> None:
+        self.annotator, self.config, self.llm = annotator, config, llm
+        self.out = Path(out_dir)
+        self.rank, self.world = rank, world
+        self.masks_dir = self.out / "masks"
+        self.records_dir = self.out / "records"
+        self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
+
+    def run(self, pairs: list[Pair], resume: bool, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        done = read_records(self.records_dir)
+        if done and not resume:
+            raise BadInputError(f"{self.out} already holds annotations; pass --resume to continue "
+                                "or choose another --out")
+        mine = [p for i, p in enumerate(pairs) if i % self.world == self.rank]
+        todo = [p for p in mine if pair_key(p) not in done]
+        log.info("rank %d: %d pairs, %d already done, %d to annotate", self.rank, len(mine), len(mine) - len(todo), len(todo))
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"annotate[{self.rank}]", unit="pair",
+                   disable=not progress)
+        started, annotated = time.time(), 0
+        with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
+                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors:
+            for start in range(0, len(todo), self.config.batch_size):
+                batch = todo[start:start + self.config.batch_size]
+                for record in self.annotate_batch(batch, errors):
+                    records.write(json.dumps(record, ensure_ascii=False) + "\n")
+                records.flush()
+                os.fsync(records.fileno())
+                annotated += len(batch)
+                bar.update(len(batch))
+                bar.set_postfix(pairs_per_s=f"{annotated / max(1e-9, time.time() - started):.2f}")
+        bar.close()
+        return {"annotated": annotated, "seconds": time.time() - started}
+
+    def annotate_batch(self, batch: list[Pair], errors) -> list[dict]:
+        loaded = []
+        for pair in batch:
+            try:
+                edited = load_rgb(pair.edited, "edited image")
+                source_raw = load_rgb(pair.source, "source image")
+                loaded.append((pair, source_raw.shape[:2], match_size(source_raw, edited, pair.id), edited))
+            except BadInputError as err:
+                errors.write(json.dumps({"key": pair_key(pair), "error": str(err)}) + "\n")
+        if not loaded:
+            return []
+        parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
+        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded])
+        records = []
+        for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
+            mask = prob > self.annotator.config.mask_threshold
+            flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
+            mask_path = self.masks_dir / mask_name(pair)
+            if not flags or self.config.filters.action == "flag":
+                save_mask(mask_path, mask)
+            records.append({
+                "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
+                "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
+                "mask": str(mask_path.resolve()) if not flags or self.config.filters.action == "flag" else None,
+                "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
+                "area": float(mask.mean()), "flags": flags,
+                "kept": not flags or self.config.filters.action == "flag",
+                **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
+            })
+        return records
+
+
+def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None) -> dict:
+    """Write dataset.json, manifest.jsonl, stats.json and errors.jsonl from all ranks' records."""
+    out = Path(out_dir)
+    records = sorted(read_records(out / "records").values(), key=lambda r: r["key"])
+    kept = [r for r in records if r["kept"]]
+    dataset = [[r["edited"], r["mask"]] for r in kept]
+    if with_authentic:
+        dataset += [[r["source"], "Negative"] for r in kept]
+    atomic_write_bytes(out / "dataset.json", json.dumps(dataset, indent=1).encode())
+    lines = [json.dumps({k: v for k, v in r.items() if k != "key"}, ensure_ascii=False) for r in kept]
+    atomic_write_bytes(out / "manifest.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
+    error_lines = []
+    for path in sorted(out.glob("errors_rank*.jsonl")):
+        error_lines += [line for line in path.read_text().splitlines() if line.strip()]
+    done_keys = {r["key"] for r in records}
+    error_lines = [line for line in error_lines if json.loads(line)["key"] not in done_keys]
+    atomic_write_bytes(out / "errors.jsonl", ("\n".join(error_lines) + "\n" if error_lines else "").encode())
+    stats = build_stats(records, len(error_lines), pairs_per_second)
+    atomic_write_bytes(out / "stats.json", json.dumps(stats, indent=2).encode())
+    return stats
+
+
+def build_stats(records: list[dict], errors: int, pairs_per_second: float | None) -> dict:
+    from collections import Counter
+
+    kept = [r for r in records if r["kept"]]
+    areas = np.array([r["area"] for r in kept]) if kept else np.zeros(0)
+    histogram, _ = np.histogram(areas, bins=AREA_BINS)
+    return {
+        "pairs": len(records), "kept": len(kept), "errors": errors,
+        "per_corpus": dict(Counter(r["corpus"] for r in kept)),
+        "per_edit_type": dict(Counter(r["edit_type"] for r in kept)),
+        "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
+        "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
+        "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
+        "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
+    }
+
+
+def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
+             config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
+             device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
+             progress: bool = True) -> dict:
+    import torch.distributed as dist
+
+    from ..data.registry import register_dataset
+    from ..training.stage1 import setup_distributed
+    from .annotator import Annotator
+
+    config = config or AnnotateConfig()
+    rank, world, dist_device = setup_distributed()
+    pairs = load_pairs(manifests, skip_bad)
+    annotator = Annotator.from_checkpoint(checkpoint, device=str(dist_device) if world > 1 else device,
+                                          backbone_weights=backbone_weights)
+    llm = None
+    if config.parser == "llm":
+        from ..grounding.llm_parser import LLMParser
+
+        llm = LLMParser.default(parser_weights)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "checkpoint": annotator.checkpoint,
+                "config": asdict(config), "world_size": world}
+    atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
+    timing = AnnotationJob(annotator, out, config, llm, rank, world).run(pairs, resume, progress)
+    if dist.is_initialized():
+        dist.barrier()
+    if rank != 0:
+        return {}
+    rate = timing["annotated"] / timing["seconds"] if timing["annotated"] and world == 1 else None
+    stats = merge(out, config.with_authentic, rate)
+    if name:
+        register_dataset(name, out)
+        stats["registered_as"] = name
+    return stats

@@ -1,0 +1,108 @@
+"""`benco annotate`: exactly-once output across a kill and --resume, IMDL-BenCo loads the result."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from imdl_sigma.annotation import annotate as annotate_module
+from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate, quality_flags
+from imdl_sigma.config import SigmaConfig
+from imdl_sigma.errors import BadInputError
+from imdl_sigma.model import SigmaNet
+from imdl_sigma.training.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    config = SigmaConfig.preset("tiny")
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, SigmaNet(config), config, stage=0)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _dataset_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMDL_SIGMA_DATASETS", str(tmp_path / "datasets.json"))
+
+
+KEEP_ALL = AnnotateConfig(batch_size=4, filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10))
+
+
+def test_killed_run_resumes_to_exactly_one_output_per_pair(synth_pairs, tiny_checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "ann"
+    calls = {"n": 0}
+    original = annotate_module.AnnotationJob.annotate_batch
+
+    def dies_on_second_batch(self, batch, errors):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process is killed mid-run
+        return original(self, batch, errors)
+
+    monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", dies_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        annotate([str(synth_pairs)], str(out), checkpoint=str(tiny_checkpoint), config=KEEP_ALL, progress=False)
+    monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", original)
+    with pytest.raises(BadInputError, match="--resume"):
+        annotate([str(synth_pairs)], str(out), checkpoint=str(tiny_checkpoint), config=KEEP_ALL, progress=False)
+    stats = annotate([str(synth_pairs)], str(out), checkpoint=str(tiny_checkpoint), config=KEEP_ALL,
+                     resume=True, name="sigma_test", progress=False)
+
+    records = [json.loads(l) for l in (out / "records" / "rank0.jsonl").read_text().splitlines()]
+    assert len(records) == len({r["key"] for r in records}) == 12  # the first batch was not redone
+    dataset = json.loads((out / "dataset.json").read_text())
+    assert len(dataset) == 12 and len({m for _, m in dataset}) == 12
+    assert stats["pairs"] == stats["kept"] == 12 and stats["registered_as"] == "sigma_test"
+    provenance = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert provenance["provenance_grounding"] == "none" and provenance["parse"]["source"] == "rules"
+
+    from imdl_sigma.data.registry import resolve_dataset
+
+    assert resolve_dataset("sigma_test") == out.resolve()
+
+    from IMDLBenCo.datasets import JsonDataset
+
+    loaded = JsonDataset(str(out / "dataset.json"), is_resizing=True, output_size=(64, 64))
+    assert len(loaded) == 12
+    sample = loaded[0]
+    assert sample["image"].shape == (3, 64, 64) and sample["mask"].shape == (1, 64, 64)
+    from PIL import Image
+
+    first_mask = np.asarray(Image.open(dataset[0][1]))
+    assert first_mask.shape == np.asarray(Image.open(dataset[0][0])).shape[:2]
+    assert set(np.unique(first_mask)) <= {0, 255}
+
+
+def test_bad_pairs_are_logged_and_never_stop_the_run(synth_pairs, tiny_checkpoint, tmp_path):
+    lines = synth_pairs.read_text().splitlines()[:3]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    record = json.loads(lines[1])
+    record["edited"] = str(broken)
+    record["source"] = str(synth_pairs.parent / record["source"])
+    record["mask"] = str(synth_pairs.parent / record["mask"])
+    lines[1] = json.dumps(record)
+    fixed = [json.loads(l) for l in (lines[0], lines[2])]
+    for r in fixed:
+        for key in ("source", "edited", "mask"):
+            r[key] = str(synth_pairs.parent / r[key])
+    manifest = tmp_path / "mixed.jsonl"
+    manifest.write_text("\n".join([json.dumps(fixed[0]), lines[1], json.dumps(fixed[1])]) + "\n")
+    stats = annotate([str(manifest)], str(tmp_path / "out"), checkpoint=str(tiny_checkpoint), config=KEEP_ALL,
+                     progress=False)
+    assert stats["kept"] == 2 and stats["errors"] == 1
+    error = json.loads((tmp_path / "out" / "errors.jsonl").read_text())
+    assert "not a readable image" in error["error"]
+
+
+def test_quality_flags():
+    config = FilterConfig(min_area=0.01, max_area=0.9, max_aspect_change=1.2)
+    mask = np.zeros((10, 10), bool)
+    assert quality_flags((10, 10), (10, 10), mask, config) == ["empty"]
+    assert quality_flags((10, 10), (10, 10), ~mask, config) == ["near_full"]
+    mask[:3, :3] = True
+    assert quality_flags((10, 20), (10, 10), mask, config) == ["size_mismatch"]
+    assert quality_flags((10, 10), (10, 10), mask, config) == []
