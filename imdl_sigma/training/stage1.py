@@ -158,7 +158,7 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
 
     model.train()
     bar = tqdm(total=total_steps, initial=step, desc="stage I", unit="step", disable=not progress or rank != 0)
-    started = time.time()
+    started, first_step = time.time(), step
     done = step >= total_steps
     epoch = start_epoch
     while not done:
@@ -181,11 +181,16 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
                 for name, value in result["visual_loss"].items():
                     writer.add_scalar(f"train/{name}", float(value), step)
                 writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
-                writer.add_scalar("train/sec_per_step", (time.time() - started) / max(1, bar.n - bar.initial), step)
+                writer.add_scalar("train/sec_per_step", (time.time() - started) / max(1, step - first_step), step)
                 if step % config.log_images_every == 0:
                     writer.add_images("train/pred_mask", result["pred_mask"][:4].float().detach().cpu(), step)
                     writer.add_images("train/true_mask", batch["mask"][:4], step)
             bar.set_postfix(loss=f"{float(result['backward_loss']):.4f}")
+            if rank == 0:
+                with (out / "train_log.jsonl").open("a") as handle:
+                    handle.write(json.dumps({"step": step, "loss": float(result["backward_loss"]),
+                                             "lr": optimizer.param_groups[0]["lr"],
+                                             "elapsed_s": round(time.time() - started, 2)}) + "\n")
             if step % config.save_every_steps == 0:
                 checkpoint("last.pt", epoch)
             if step >= total_steps:
