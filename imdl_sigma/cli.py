@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     known = {f.name for f in fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
     last = train_stage1(args.pairs, args.out, sigma_config, train_config, val_pairs=args.val_pairs,
-                        resume=args.resume)
+                        resume=args.resume, intent_cache=args.intent_cache)
     print(last)
     return 0
 
@@ -97,6 +97,42 @@ def cmd_parse(args) -> int:
     return 0
 
 
+def add_grounding_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("grounding (GroundingDINO + SAM 2.1; off unless weights are given)")
+    group.add_argument("--grounding-weights", help="GroundingDINO directory (transformers format)")
+    group.add_argument("--sam-weights", help="SAM 2.1 checkpoint file (e.g. sam2.1_hiera_small.pt)")
+    group.add_argument("--sam-config", default="configs/sam2.1/sam2.1_hiera_s.yaml")
+    group.add_argument("--box-threshold", type=float, default=0.30)
+    group.add_argument("--text-threshold", type=float, default=0.25)
+
+
+def grounding_config(args, required: bool):
+    from .grounding.grounder import GroundingConfig
+
+    if not (args.grounding_weights or args.sam_weights):
+        if required:
+            raise SigmaError("grounding needs --grounding-weights DIR and --sam-weights FILE")
+        return None
+    return GroundingConfig(detector=args.grounding_weights or GroundingConfig.detector,
+                           sam_config=args.sam_config, sam_weights=args.sam_weights or "",
+                           box_threshold=args.box_threshold, text_threshold=args.text_threshold)
+
+
+def cmd_ground(args) -> int:
+    from .grounding.grounder import LangSAMGrounder
+    from .grounding.ground_job import ground_pairs
+
+    grounder = LangSAMGrounder.load(grounding_config(args, required=True), args.device)
+    llm = None
+    if args.parser == "llm":
+        from .grounding.llm_parser import LLMParser
+
+        llm = LLMParser.default(args.parser_weights)
+    print(json.dumps(ground_pairs(args.pairs, args.out, grounder, args.parser, llm, args.batch_size,
+                                  args.epsilon, args.map_size, args.skip_bad)))
+    return 0
+
+
 def cmd_annotate(args) -> int:
     from .annotation.annotate import AnnotateConfig, FilterConfig, annotate
 
@@ -107,7 +143,8 @@ def cmd_annotate(args) -> int:
     )
     stats = annotate(args.pairs, args.out, checkpoint=args.checkpoint, name=args.name, config=config,
                      resume=args.resume, skip_bad=args.skip_bad, device=args.device,
-                     backbone_weights=args.backbone_weights, parser_weights=args.parser_weights)
+                     backbone_weights=args.backbone_weights, parser_weights=args.parser_weights,
+                     grounding=grounding_config(args, required=False), intent_cache=args.intent_cache)
     if stats:
         print(json.dumps({k: stats[k] for k in ("pairs", "kept", "errors", "dropped", "pairs_per_second")}))
     return 0
@@ -170,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. difference.num_blocks=4")
     train.add_argument("--backbone-weights", help="DINOv2 weights: local directory or Hugging Face id in the cache")
     train.add_argument("--resume", help="checkpoint to continue from (optimizer and step included)")
+    train.add_argument("--intent-cache", help="`benco ground` cache; without it the intent map is the ε prior")
     for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
                        ("warmup-steps", int), ("grad-accum", int), ("max-steps", int), ("num-workers", int),
                        ("seed", int), ("save-every-steps", int)):
@@ -195,7 +233,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help="largest ratio between source and edited aspect ratios")
     annotate.add_argument("--filter", choices=("drop", "flag"), default="drop",
                           help="drop pairs that fail a quality filter, or keep them flagged")
+    annotate.add_argument("--intent-cache", help="`benco ground` cache folder to read intent maps from")
+    add_grounding_flags(annotate)
     annotate.set_defaults(func=cmd_annotate)
+
+    ground = sub.add_parser("ground", help="parse + intent map for every pair once (cache for train/annotate)")
+    ground.add_argument("--pairs", action="append", required=True, help="pairs manifest (repeatable)")
+    ground.add_argument("--out", required=True, help="cache folder")
+    ground.add_argument("--parser", choices=("rules", "llm"), default="rules")
+    ground.add_argument("--parser-weights", help="LLM directory or hub id in the cache")
+    ground.add_argument("--batch-size", type=int, default=8)
+    ground.add_argument("--epsilon", type=float, default=0.01, help="ε of the concept maps")
+    ground.add_argument("--map-size", type=int, default=74, help="side of the cached intent map")
+    ground.add_argument("--skip-bad", action="store_true")
+    ground.add_argument("--device", default="cpu")
+    add_grounding_flags(ground)
+    ground.set_defaults(func=cmd_ground)
     finetune = sub.add_parser("finetune", help="fine-tune an IML detector on a SIGMA-annotated dataset (not landed yet)")
     finetune.set_defaults(func=not_landed("finetune"))
     bench = sub.add_parser("bench", help="paper tables: masks, robustness, detectors, speed")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..data.datasets import match_size
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
@@ -100,8 +101,9 @@ def mask_name(pair: Pair) -> str:
 
 class AnnotationJob:
     def __init__(self, annotator, out_dir: str | Path, config: AnnotateConfig, llm=None,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, intent_cache=None) -> None:
         self.annotator, self.config, self.llm = annotator, config, llm
+        self.intent_cache = intent_cache
         self.out = Path(out_dir)
         self.rank, self.world = rank, world
         self.masks_dir = self.out / "masks"
@@ -148,7 +150,13 @@ class AnnotationJob:
         if not loaded:
             return []
         parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
-        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded])
+        cached = None
+        if self.intent_cache is not None:
+            maps = [self.intent_cache.load(p) for p, *_ in loaded]
+            if all(m is not None for m in maps):
+                cached = torch.from_numpy(np.stack(maps))[:, None]
+        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
+                                                   parses=parses, intent_maps=cached)
         records = []
         for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
             mask = prob > self.annotator.config.mask_threshold
@@ -164,6 +172,7 @@ class AnnotationJob:
                 "area": float(mask.mean()), "flags": flags,
                 "kept": not flags or self.config.filters.action == "flag",
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
+                **({"provenance_grounding": "cache"} if cached is not None else {}),
             })
         return records
 
@@ -210,7 +219,9 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
 def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
              config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
-             progress: bool = True) -> dict:
+             grounding=None, intent_cache: str | None = None, progress: bool = True) -> dict:
+    """`grounding`: a GroundingConfig to ground on the fly; `intent_cache`: a `benco ground`
+    cache folder (pairs found there skip grounding)."""
     import torch.distributed as dist
 
     from ..data.registry import register_dataset
@@ -220,19 +231,30 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     config = config or AnnotateConfig()
     rank, world, dist_device = setup_distributed()
     pairs = load_pairs(manifests, skip_bad)
-    annotator = Annotator.from_checkpoint(checkpoint, device=str(dist_device) if world > 1 else device,
-                                          backbone_weights=backbone_weights)
+    device = str(dist_device) if world > 1 else device
     llm = None
     if config.parser == "llm":
         from ..grounding.llm_parser import LLMParser
 
         llm = LLMParser.default(parser_weights)
+    grounder = None
+    if grounding is not None:
+        from ..grounding.grounder import LangSAMGrounder
+
+        grounder = LangSAMGrounder.load(grounding, device)
+    annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
+                                          grounder=grounder, parser=config.parser, llm=llm)
+    cache = None
+    if intent_cache:
+        from ..grounding.intent import IntentCache
+
+        cache = IntentCache(intent_cache)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "checkpoint": annotator.checkpoint,
                 "config": asdict(config), "world_size": world}
     atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
-    timing = AnnotationJob(annotator, out, config, llm, rank, world).run(pairs, resume, progress)
+    timing = AnnotationJob(annotator, out, config, llm, rank, world, cache).run(pairs, resume, progress)
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:

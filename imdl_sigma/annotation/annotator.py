@@ -19,7 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class Annotator:
-    def __init__(self, model, config: SigmaConfig, checkpoint: str, device: str | torch.device = "cpu") -> None:
+    """SIGMA with its instruction branch. Without a grounder the intent map is the uniform ε
+    prior (the offline default); with one, each instruction is parsed (rules or an LLM) and
+    its concepts are grounded with GroundingDINO + SAM 2.1, then fused by ACSF."""
+
+    def __init__(self, model, config: SigmaConfig, checkpoint: str, device: str | torch.device = "cpu",
+                 grounder=None, parser: str = "rules", llm=None) -> None:
+        self.grounder, self.parser, self.llm = grounder, parser, llm
+        if grounder is not None and config.grounding == "none":
+            log.warning("checkpoint was trained without grounding (uniform ε prior); grounding at "
+                        "inference changes its input distribution")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
@@ -29,14 +38,24 @@ class Annotator:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu",
-                        backbone_weights: str | None = None) -> "Annotator":
-        """`path=None` loads the bundled stand-in checkpoint."""
+                        backbone_weights: str | None = None, **kwargs) -> "Annotator":
+        """`path=None` loads the bundled stand-in checkpoint; kwargs: grounder, parser, llm."""
         model, config, _ = build_from_checkpoint(path, backbone_weights)
-        return cls(model, config, str(path or BUNDLED), device)
+        return cls(model, config, str(path or BUNDLED), device, **kwargs)
 
     @property
     def provenance(self) -> dict:
-        return {"checkpoint": self.checkpoint, "config": self.config.name, "grounding": self.config.grounding}
+        return {"checkpoint": self.checkpoint, "config": self.config.name,
+                "grounding": "langsam" if self.grounder is not None else "none"}
+
+    def intent_maps(self, parses: list[dict], sources: list[np.ndarray], editeds: list[np.ndarray]) -> torch.Tensor | None:
+        """(B, 1, m, m) intent maps from the grounder, or None (uniform ε prior) without one."""
+        if self.grounder is None:
+            return None
+        from ..grounding.intent import intent_maps
+
+        maps = intent_maps(self.grounder, parses, sources, editeds, self.config.instruction.epsilon)
+        return torch.from_numpy(np.stack(maps))[:, None]
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         """(H, W, 3) uint8 images → (B, 3, S, S) normalised, S = the backbone's input size."""
@@ -46,10 +65,18 @@ class Annotator:
         return ((batch - self._mean) / self._std).to(self.device)
 
     @torch.no_grad()
-    def predict_proba_batch(self, sources: list, editeds: list, intent_maps: torch.Tensor | None = None) -> list[np.ndarray]:
-        """Edit probability maps, each at its edited image's size (float32 in [0, 1])."""
+    def predict_proba_batch(self, sources: list, editeds: list, parses: list[dict] | None = None,
+                            intent_maps: torch.Tensor | None = None) -> list[np.ndarray]:
+        """Edit probability maps, each at its edited image's size (float32 in [0, 1]).
+
+        `intent_maps` (B, 1, m, m), e.g. from a cache, take precedence; otherwise they are
+        computed from `parses` when a grounder is configured."""
         editeds = [load_rgb(e, "edited image") for e in editeds]
         sources = [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)]
+        if intent_maps is None and parses is not None:
+            intent_maps = self.intent_maps(parses, sources, editeds)
+        if intent_maps is not None:
+            intent_maps = intent_maps.to(self.device)
         output = self.model(self.preprocess(sources), self.preprocess(editeds), intent_maps)
         edit_prob = torch.sigmoid(output.logits.float())  # (B, 1, S, S)
         maps = []
@@ -58,10 +85,15 @@ class Annotator:
             maps.append(full[0, 0].cpu().numpy())
         return maps
 
+    def parse(self, instructions: list[str]) -> list[dict]:
+        from ..grounding.cache import parse_many
+
+        return parse_many(instructions, self.parser, llm=self.llm)
+
     def predict_batch(self, sources: list, editeds: list, instructions: list[str] | None = None) -> list[np.ndarray]:
-        """uint8 0/255 masks. Instructions are used once a grounder is configured; without one
-        the intent map is the uniform ε prior (the checkpoint's `grounding` says which)."""
-        maps = self.predict_proba_batch(sources, editeds)
+        """uint8 0/255 masks (instructions are grounded when a grounder is configured)."""
+        parses = self.parse(instructions or [""] * len(editeds)) if self.grounder is not None else None
+        maps = self.predict_proba_batch(sources, editeds, parses)
         threshold = self.config.mask_threshold
         return [(m > threshold).astype(np.uint8) * 255 for m in maps]
 

@@ -31,7 +31,7 @@ def pair_transform(image_size: int, train: bool, mean: tuple, std: tuple,
     )
     return A.Compose(
         geometric + [A.Normalize(mean=mean, std=std), ToTensorV2(transpose_mask=True)],
-        additional_targets={"source_image": "image"},
+        additional_targets={"source_image": "image", "intent_map": "mask"},
     )
 
 
@@ -46,10 +46,11 @@ def match_size(source: np.ndarray, edited: np.ndarray, pair_id: str) -> np.ndarr
 class SigmaPairDataset(Dataset):
     def __init__(self, pairs: "list[Pair] | str", image_size: int, train: bool = False,
                  mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225),
-                 intent_cache=None, crop_scale: tuple = (0.5, 1.0)) -> None:
+                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01) -> None:
         self.pairs = read_manifest(pairs) if isinstance(pairs, str) else list(pairs)
         self.transform = pair_transform(image_size, train, mean, std, crop_scale)
-        self.intent_cache = intent_cache
+        self.intent_cache = intent_cache  # an IntentCache; pairs missing from it get the ε prior
+        self.epsilon = epsilon
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -64,7 +65,10 @@ class SigmaPairDataset(Dataset):
                 mask = cv2.resize(mask, (edited.shape[1], edited.shape[0]), interpolation=cv2.INTER_NEAREST)
         else:
             mask = np.zeros(edited.shape[:2], np.float32)
-        out = self.transform(image=edited, source_image=source, mask=mask)
+        targets = {"image": edited, "source_image": source, "mask": mask}
+        if self.intent_cache is not None:
+            targets["intent_map"] = self.intent_at(pair, edited.shape[:2])
+        out = self.transform(**targets)
         sample = {
             "image": out["image"],
             "source_image": out["source_image"],
@@ -74,5 +78,13 @@ class SigmaPairDataset(Dataset):
             "name": pair.id,
         }
         if self.intent_cache is not None:
-            sample["intent_map"] = torch.from_numpy(self.intent_cache.load(pair)).float()[None]
+            sample["intent_map"] = torch.as_tensor(out["intent_map"]).float().reshape(1, *out["intent_map"].shape[-2:])
         return sample
+
+    def intent_at(self, pair: Pair, size: tuple[int, int]) -> np.ndarray:
+        """The cached intent map stretched over the edited image, so crops and flips apply to it."""
+        intent = self.intent_cache.load(pair)
+        if intent is None:
+            log.warning("pair %s has no cached intent map: using the uniform ε prior", pair.id)
+            return np.full(size, self.epsilon, np.float32)
+        return cv2.resize(intent, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)

@@ -89,8 +89,9 @@ def evaluate(model, loader, device, threshold: float) -> dict:
     model.eval()
     scores = ScoreAccumulator()
     for batch in loader:
+        intent = batch.get("intent_map")
         out = model(image=batch["image"].to(device), source_image=batch["source_image"].to(device),
-                    intent_map=batch.get("intent_map"))
+                    intent_map=None if intent is None else intent.to(device))
         pred = (out["pred_mask"] > threshold).cpu().numpy()[:, 0]
         for p, t in zip(pred, batch["mask"].numpy()[:, 0] > 0.5):
             scores.add(p, t)
@@ -99,7 +100,10 @@ def evaluate(model, loader, device, threshold: float) -> dict:
 
 
 def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, config: TrainConfig,
-                 val_pairs: str | None = None, resume: str | None = None, progress: bool = True) -> Path:
+                 val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
+                 progress: bool = True) -> Path:
+    """`intent_cache`: a `benco ground` folder; without one the intent map is the ε prior and
+    the checkpoint says `grounding: none`."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -110,18 +114,24 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
     out.mkdir(parents=True, exist_ok=True)
 
     backbone = sigma_config.backbone
+    cache = None
+    if intent_cache:
+        from ..grounding.intent import IntentCache
+
+        cache = IntentCache(intent_cache)
+        sigma_config.grounding = "langsam"
+    data_args = dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon)
     pairs = [p for p in read_manifest(train_pairs) if p.mask is not None]
     if not pairs:
         raise ValueError(f"{train_pairs} has no pair with a mask: Stage I needs exact masks")
-    train_set = SigmaPairDataset(pairs, backbone.image_size, train=True, mean=backbone.mean, std=backbone.std,
-                                 crop_scale=config.crop_scale)
+    train_set = SigmaPairDataset(pairs, backbone.image_size, train=True, crop_scale=config.crop_scale, **data_args)
     sampler = DistributedSampler(train_set, shuffle=True, seed=config.seed) if world > 1 else None
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=config.num_workers, drop_last=len(train_set) > config.batch_size,
                         persistent_workers=config.num_workers > 0)
     val_loader = None
     if val_pairs:
-        val_set = SigmaPairDataset(val_pairs, backbone.image_size, train=False, mean=backbone.mean, std=backbone.std)
+        val_set = SigmaPairDataset(val_pairs, backbone.image_size, train=False, **data_args)
         val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
 
     config_path = out / "sigma_config.json"
@@ -166,8 +176,10 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
             sampler.set_epoch(epoch)
         for micro, batch in enumerate(loader):
             with autocast:
+                intent = batch.get("intent_map")
                 result = net(image=batch["image"].to(device), mask=batch["mask"].to(device),
-                             source_image=batch["source_image"].to(device))
+                             source_image=batch["source_image"].to(device),
+                             intent_map=None if intent is None else intent.to(device))
             (result["backward_loss"] / config.grad_accum).backward()
             if (micro + 1) % config.grad_accum:
                 continue
