@@ -5,7 +5,7 @@ backbone, fed with features of the backbone's output shape), for a config preset
 size. Each part runs in its own process so that its peak memory is its own: peak RSS during
 the forward passes minus RSS before them.
 
-    python -m benchmarks.model_speed --config base --pairs 2 --repeats 3
+    python -m benchmarks.model_speed --config base_random --pairs 2 --repeats 3
 """
 
 from __future__ import annotations
@@ -43,14 +43,8 @@ def time_call(fn, repeats: int) -> float:
 
 def measure(config_name: str, part: str, batch: int, repeats: int) -> dict:
     config = SigmaConfig.preset(config_name)
-    config.backbone.pretrained = False  # random weights of the same architecture
-    if config.backbone.kind == "dinov2" and not config.backbone.arch:
-        from transformers import Dinov2Config
-
-        # DINOv2-Base's architecture (ViT-B/14, 12 blocks, 768 wide), randomly initialised.
-        config.backbone.arch = Dinov2Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                            intermediate_size=3072, patch_size=14, image_size=518,
-                                            layerscale_value=1.0).to_diff_dict()
+    if config.backbone.pretrained:
+        raise SystemExit(f"'{config_name}' loads pretrained weights; benchmark 'base_random' instead")
     torch.manual_seed(0)
     net = SigmaNet(config).eval()
     side = config.backbone.image_size
@@ -76,7 +70,7 @@ def measure(config_name: str, part: str, batch: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", default="base")
+    parser.add_argument("--config", default="base_random")
     parser.add_argument("--pairs", type=int, default=2, help="pairs per forward")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--part", choices=("full", "head", "both"), default="both")

@@ -3,6 +3,7 @@
 ``SigmaConfig.preset(name)`` gives the three configurations the project uses:
 
 * ``base``    – the paper's network (frozen DINOv2-Base, d=256, 2 DRBs, K=2).
+* ``base_random`` – ``base`` with DINOv2-B's architecture randomly initialised (benchmarks).
 * ``tiny``    – the same classes at toy width, randomly initialised; used by the tests.
 * ``standin`` – the bundled checkpoint's configuration: a small CNN backbone trained from
   scratch, standing in for DINOv2-B because no pretrained weights can be had offline.
@@ -163,8 +164,15 @@ TINY_DINOV2 = dict(
     patch_size=14, image_size=56,
 )
 
+# DINOv2-Base's architecture (ViT-B/14: 12 blocks, 768 wide, 12 heads), for random init.
+DINOV2_BASE = dict(
+    hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    patch_size=14, image_size=518, layerscale_value=1.0,
+)
+
 PRESETS: dict[str, SigmaConfig] = {
     "base": SigmaConfig(),
+    "base_random": SigmaConfig(backbone=BackboneConfig(pretrained=False, arch=DINOV2_BASE), name="base_random"),
     "tiny": SigmaConfig(
         backbone=BackboneConfig(pretrained=False, arch=TINY_DINOV2, layers=(1, 2, 3), image_size=56),
         difference=DifferenceConfig(dim=16, num_heads=2),

@@ -186,14 +186,9 @@ def _substitute(match):
     return classify_change(match.group(2), match.group(1))
 
 
-@rule(r"^(?:change|alter|modify|switch)\s+the\s+(?:colou?r|hue|shade)\s+of\s+(.+?)\s+(?:to|into|in)\s+(.+)$")
-def _colour_of(match):
-    original = noun_phrase(match.group(1))
-    return result(original, f"{noun_phrase(match.group(2))} {head(original)}", "attribute change")
-
-
-@rule(r"^(?:change|alter|modify|switch)\s+the\s+(?:material|texture)\s+of\s+(.+?)\s+(?:to|into)\s+(.+)$")
-def _material_of(match):
+@rule(r"^(?:change|alter|modify|switch)\s+the\s+(?:colou?r|hue|shade|material|texture)\s+of\s+(.+?)\s+(?:to|into|in)\s+(.+)$")
+def _attribute_of(match):
+    """"change the colour / material of X to Y" → attribute change X → "Y X"."""
     original = noun_phrase(match.group(1))
     return result(original, f"{noun_phrase(match.group(2))} {head(original)}", "attribute change")
 
@@ -215,10 +210,8 @@ def _look_like(match):
     return classify_change(match.group(1), match.group(2))
 
 
-@rule(r"^(?:make|let)\s+(.+?)\s+(?:be\s+)?made\s+of\s+(.+)$")
-def _made_of(match):
-    original = noun_phrase(match.group(1))
-    return result(original, f"{noun_phrase(match.group(2))} {head(original)}", "attribute change")
+# "make X made of Y" reads like "change the material of X to Y".
+rule(r"^(?:make|let)\s+(.+?)\s+(?:be\s+)?made\s+of\s+(.+)$")(_attribute_of)
 
 
 @rule(rf"^(?:{CHANGE_VERBS})\s+(.+?)\s+(?:into|to|in to|to be|for)\s+(.+)$")

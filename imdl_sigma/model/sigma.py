@@ -101,7 +101,8 @@ class SIGMA(nn.Module):
         dice_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        sigma_config = SigmaConfig.resolve(config)
+        # A preset name or config JSON path (as a command-line flag), or a SigmaConfig (from Python).
+        sigma_config = config if isinstance(config, SigmaConfig) else SigmaConfig.resolve(config)
         if backbone_weights:
             sigma_config.backbone.name_or_path = backbone_weights
             sigma_config.backbone.pretrained = True
