@@ -168,6 +168,11 @@ def cmd_bench(args) -> int:
                                   save_masks=args.save_masks, batch_size=args.batch_size)
         print((Path(args.out) / "masks.md").read_text(), end="")
         return 0 if results else 2
+    if args.bench == "speed":
+        from benchmarks.speed import run
+
+        print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit), indent=2))
+        return 0
     raise NotAvailable(f"`benco bench {args.bench}` has not landed yet in this version of imdl-sigma")
 
 
@@ -261,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--out", required=True)
     masks.add_argument("--save-masks", action="store_true", help="also write DIR/<method>/<id>.png")
     masks.add_argument("--batch-size", type=int, default=8)
-    for table in ("robustness", "detectors", "speed"):
+    speed = bench_sub.add_parser("speed", help="pairs/s per annotation stage and end to end (CPU, or a GPU)")
+    speed.add_argument("--pairs", required=True)
+    speed.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    speed.add_argument("--batch-size", type=int, default=8)
+    speed.add_argument("--limit", type=int, default=96, help="pairs to time")
+    for table in ("robustness", "detectors"):
         bench_sub.add_parser(table, help=f"({table}: not landed yet)")
     bench.set_defaults(func=cmd_bench)
     parse = sub.add_parser("parse", help="parse an editing instruction into (original, edited, action)")

@@ -81,3 +81,17 @@ def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
     assert all(row["n"] == 12 and 0 <= row["f1"] <= 100 for row in results.values())
     assert len(list((out / "sigma").glob("*.png"))) == 12
     assert (out / "masks.md").read_text().startswith("| Method |")
+
+
+def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
+    from imdl_sigma.config import SigmaConfig
+    from imdl_sigma.model import SigmaNet
+    from imdl_sigma.training.checkpoint import save_checkpoint
+
+    config = SigmaConfig.preset("tiny")
+    save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)
+    assert main(["bench", "speed", "--pairs", str(synth_pairs), "--checkpoint", str(tmp_path / "tiny.pt"),
+                 "--limit", "4", "--batch-size", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["pairs_per_s_per_stage"]) == {"decode", "parse", "backbone", "head", "write"}
+    assert report["pairs"] == 4 and report["pairs_per_s_end_to_end"] > 0
