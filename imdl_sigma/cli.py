@@ -77,8 +77,16 @@ def cmd_train(args) -> int:
     sigma_config = resolve_sigma_config(args.config, args.set, args.backbone_weights)
     known = {f.name for f in fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+    grounding = grounding_config(args, required=False)
+    grounder = None
+    if grounding is not None:
+        from .grounding.grounder import LangSAMGrounder
+
+        if not args.intent_cache:
+            raise SigmaError("grounding while training needs --intent-cache DIR to store the maps it computes")
+        grounder = LangSAMGrounder.load(grounding)
     last = train_stage1(args.pairs, args.out, sigma_config, train_config, val_pairs=args.val_pairs,
-                        resume=args.resume, intent_cache=args.intent_cache)
+                        resume=args.resume, intent_cache=args.intent_cache, grounder=grounder)
     print(last)
     return 0
 
@@ -213,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone-weights", help="DINOv2 weights: local directory or Hugging Face id in the cache")
     train.add_argument("--resume", help="checkpoint to continue from (optimizer and step included)")
     train.add_argument("--intent-cache", help="`benco ground` cache; without it the intent map is the ε prior")
+    add_grounding_flags(train)
     for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
                        ("warmup-steps", int), ("grad-accum", int), ("max-steps", int), ("num-workers", int),
                        ("seed", int), ("save-every-steps", int)):

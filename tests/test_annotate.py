@@ -106,3 +106,29 @@ def test_quality_flags():
     mask[:3, :3] = True
     assert quality_flags((10, 20), (10, 10), mask, config) == ["size_mismatch"]
     assert quality_flags((10, 10), (10, 10), mask, config) == []
+
+
+def test_demo_writes_dataset_metrics_and_page(tiny_checkpoint, tmp_path):
+    from imdl_sigma.annotation.demo import run_demo
+
+    summary = run_demo(str(tmp_path / "demo"), n=4, checkpoint=str(tiny_checkpoint), progress=False)
+    assert set(summary["metrics"]) >= {"sigma", "pixdiff-morph", "pixdiff-otsu"}
+    page = (tmp_path / "demo" / "index.html").read_text()
+    assert page.count("<img") == 4 * summary["stats"]["kept"]
+    for src in __import__("re").findall(r'src="([^"]+)"', page):
+        assert (tmp_path / "demo" / src).is_file()
+    assert json.loads((tmp_path / "demo" / "dataset" / "dataset.json").read_text())
+
+
+def test_bundled_checkpoint_predicts_at_the_edited_size(synth_pairs):
+    from imdl_sigma import Annotator
+    from imdl_sigma.data.manifest import read_manifest
+
+    annotator = Annotator.from_checkpoint()
+    assert annotator.config.name == "standin" and annotator.config.grounding == "none"
+    pair = read_manifest(synth_pairs)[0]
+    from PIL import Image
+
+    mask = annotator.predict(Image.open(pair.source), np.asarray(Image.open(pair.edited)), pair.instruction)
+    assert mask.dtype == np.uint8 and mask.shape == np.asarray(Image.open(pair.edited)).shape[:2]
+    assert set(np.unique(mask)) <= {0, 255}

@@ -116,6 +116,10 @@ def test_ground_job_is_resumable_and_feeds_dataset_and_annotator(grounder, synth
     assert cache.load(pairs[0]).shape == (12, 12)
     sample = SigmaPairDataset(pairs, image_size=56, train=True, intent_cache=cache)[0]
     assert sample["intent_map"].shape == (1, 56, 56)
+    # A cache miss is grounded on the fly and filled in.
+    fresh = IntentCache(tmp_path / "fresh")
+    on_the_fly = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh, grounder=grounder)[0]
+    assert on_the_fly["intent_map"].shape == (1, 56, 56) and fresh.has(pairs[0])
 
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet

@@ -46,10 +46,14 @@ def match_size(source: np.ndarray, edited: np.ndarray, pair_id: str) -> np.ndarr
 class SigmaPairDataset(Dataset):
     def __init__(self, pairs: "list[Pair] | str", image_size: int, train: bool = False,
                  mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225),
-                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01) -> None:
+                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01,
+                 grounder=None, parser: str = "rules") -> None:
         self.pairs = read_manifest(pairs) if isinstance(pairs, str) else list(pairs)
         self.transform = pair_transform(image_size, train, mean, std, crop_scale)
-        self.intent_cache = intent_cache  # an IntentCache; pairs missing from it get the ε prior
+        # An IntentCache. A pair missing from it is grounded on the fly when a grounder is
+        # given (and the result cached), else it gets the uniform ε prior.
+        self.intent_cache = intent_cache
+        self.grounder, self.parser = grounder, parser
         self.epsilon = epsilon
 
     def __len__(self) -> int:
@@ -67,7 +71,7 @@ class SigmaPairDataset(Dataset):
             mask = np.zeros(edited.shape[:2], np.float32)
         targets = {"image": edited, "source_image": source, "mask": mask}
         if self.intent_cache is not None:
-            targets["intent_map"] = self.intent_at(pair, edited.shape[:2])
+            targets["intent_map"] = self.intent_at(pair, source, edited)
         out = self.transform(**targets)
         sample = {
             "image": out["image"],
@@ -81,10 +85,18 @@ class SigmaPairDataset(Dataset):
             sample["intent_map"] = torch.as_tensor(out["intent_map"]).float().reshape(1, *out["intent_map"].shape[-2:])
         return sample
 
-    def intent_at(self, pair: Pair, size: tuple[int, int]) -> np.ndarray:
-        """The cached intent map stretched over the edited image, so crops and flips apply to it."""
+    def intent_at(self, pair: Pair, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
+        """The pair's intent map stretched over the edited image, so crops and flips apply to it."""
+        height, width = edited.shape[:2]
         intent = self.intent_cache.load(pair)
+        if intent is None and self.grounder is not None:
+            from ..grounding.cache import parse_many
+            from ..grounding.intent import intent_maps
+
+            parsed = parse_many([pair.instruction], self.parser)
+            intent = intent_maps(self.grounder, parsed, [source], [edited], self.epsilon)[0]
+            self.intent_cache.save(pair, intent)
         if intent is None:
-            log.warning("pair %s has no cached intent map: using the uniform ε prior", pair.id)
-            return np.full(size, self.epsilon, np.float32)
-        return cv2.resize(intent, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+            log.warning("pair %s has no cached intent map and no grounder: using the uniform ε prior", pair.id)
+            return np.full((height, width), self.epsilon, np.float32)
+        return cv2.resize(intent, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -101,9 +101,10 @@ def evaluate(model, loader, device, threshold: float) -> dict:
 
 def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, config: TrainConfig,
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
-                 progress: bool = True) -> Path:
-    """`intent_cache`: a `benco ground` folder; without one the intent map is the ε prior and
-    the checkpoint says `grounding: none`."""
+                 grounder=None, progress: bool = True) -> Path:
+    """`intent_cache`: a `benco ground` folder (pairs missing from it are grounded on the fly
+    when `grounder` is given); without one the intent map is the ε prior and the checkpoint
+    says `grounding: none`."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -120,7 +121,8 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
 
         cache = IntentCache(intent_cache)
         sigma_config.grounding = "langsam"
-    data_args = dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon)
+    data_args = dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon,
+                     grounder=grounder)
     pairs = [p for p in read_manifest(train_pairs) if p.mask is not None]
     if not pairs:
         raise ValueError(f"{train_pairs} has no pair with a mask: Stage I needs exact masks")
