@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 
 from ..data.images import atomic_write_bytes, load_mask, load_rgb, save_png
+from ..data.manifest import read_manifest
+from ..metrics import pixel_scores
 from ..data.synth import SynthConfig, synthesize
 
 THUMB = 160
@@ -83,14 +85,12 @@ def run_demo(out_dir: str = "sigma_demo", n: int = 24, checkpoint: str | None = 
     metrics = run_bench_masks(str(manifest), ["sigma", "pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu"],
                               str(out / "metrics"), checkpoint=checkpoint, progress=progress)
     records = [json.loads(line) for line in (dataset_dir / "manifest.jsonl").read_text().splitlines() if line]
-    from ..metrics import pixel_scores
-
-    truth_of = {json.loads(l)["id"]: json.loads(l) for l in manifest.read_text().splitlines()}
+    truth_of = {pair.id: pair.mask for pair in read_manifest(manifest)}
     rows = []
     for record in records:
         edited = load_rgb(record["edited"])
         predicted = load_mask(record["mask"])
-        truth = load_mask(manifest.parent / truth_of[record["id"]]["mask"])
+        truth = load_mask(truth_of[record["id"]])
         rows.append({
             "id": record["id"], "instruction": record["instruction"],
             "parse": json.dumps({k: record["parse"][k] for k in ("original", "edited", "action")}),

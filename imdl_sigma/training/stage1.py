@@ -199,10 +199,11 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
                 if step % config.log_images_every == 0:
                     writer.add_images("train/pred_mask", result["pred_mask"][:4].float().detach().cpu(), step)
                     writer.add_images("train/true_mask", batch["mask"][:4], step)
-            bar.set_postfix(loss=f"{float(result['backward_loss']):.4f}")
+            loss_value = float(result["backward_loss"].detach())
+            bar.set_postfix(loss=f"{loss_value:.4f}")
             if rank == 0:
                 with (out / "train_log.jsonl").open("a") as handle:
-                    handle.write(json.dumps({"step": step, "loss": float(result["backward_loss"]),
+                    handle.write(json.dumps({"step": step, "loss": loss_value,
                                              "lr": optimizer.param_groups[0]["lr"],
                                              "elapsed_s": round(time.time() - started, 2)}) + "\n")
             if step % config.save_every_steps == 0:
