@@ -145,7 +145,7 @@ def cmd_annotate(args) -> int:
     from .annotation.annotate import AnnotateConfig, FilterConfig, annotate
 
     config = AnnotateConfig(
-        batch_size=args.batch_size, parser=args.parser, with_authentic=args.with_authentic,
+        batch_size=args.batch_size, parser=args.parser, with_authentic=args.with_authentic, mani=args.mani,
         filters=FilterConfig(min_area=args.min_area, max_area=args.max_area,
                              max_aspect_change=args.max_aspect_change, action=args.filter),
     )
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--resume", action="store_true", help="continue a killed run; finished pairs are skipped")
     annotate.add_argument("--skip-bad", action="store_true", help="skip bad manifest lines instead of stopping")
     annotate.add_argument("--with-authentic", action="store_true", help="list source images as Negative samples too")
+    annotate.add_argument("--mani", action="store_true", help="also write an IMDL-BenCo ManiDataset under OUT/mani")
     annotate.add_argument("--batch-size", type=int, default=8)
     annotate.add_argument("--parser", choices=("rules", "llm"), default="rules")
     annotate.add_argument("--parser-weights", help="LLM directory or hub id in the cache")

@@ -1,6 +1,7 @@
 """`benco annotate`: exactly-once output across a kill and --resume, IMDL-BenCo loads the result."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,27 @@ def test_bundled_checkpoint_predicts_at_the_edited_size(synth_pairs):
     mask = annotator.predict(Image.open(pair.source), np.asarray(Image.open(pair.edited)), pair.instruction)
     assert mask.dtype == np.uint8 and mask.shape == np.asarray(Image.open(pair.edited)).shape[:2]
     assert set(np.unique(mask)) <= {0, 255}
+
+
+def test_mani_and_json_layouts_round_trip_through_imdlbenco(synth_pairs, tiny_checkpoint, tmp_path):
+    from IMDLBenCo.datasets import JsonDataset, ManiDataset
+    from PIL import Image
+
+    config = AnnotateConfig(batch_size=4, mani=True, with_authentic=True,
+                            filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10))
+    out = tmp_path / "ann"
+    annotate([str(synth_pairs)], str(out), checkpoint=str(tiny_checkpoint), config=config, progress=False)
+    dataset = json.loads((out / "dataset.json").read_text())
+    assert len(dataset) == 24 and sum(mask == "Negative" for _, mask in dataset) == 12
+    mani = ManiDataset(str(out / "mani"), is_resizing=True, output_size=(32, 32))
+    jsonset = JsonDataset(str(out / "dataset.json"), is_resizing=True, output_size=(32, 32))
+    assert len(mani) == 12
+    for i in range(12):
+        mani_mask = mani[i]["mask"]
+        name = mani[i]["name"]
+        index = next(j for j, (_, m) in enumerate(dataset) if m != "Negative" and Path(m).name == name)
+        assert torch.equal(mani_mask, jsonset[index]["mask"])
+        stored = np.asarray(Image.open(dataset[index][1])) > 127
+        assert mani_mask.sum() > 0 or not stored.any()
+    negative = jsonset[len(dataset) - 1]
+    assert negative["label"] == 0 and negative["mask"].sum() == 0

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import match_size
+from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
@@ -44,6 +45,7 @@ class AnnotateConfig:
     batch_size: int = 8
     parser: str = "rules"  # or "llm"
     with_authentic: bool = False  # also list source images as "Negative" samples
+    mani: bool = False  # also write an IMDL-BenCo ManiDataset (Tp/, Gt/) under DIR/mani
     filters: FilterConfig = field(default_factory=FilterConfig)
 
 
@@ -174,15 +176,19 @@ class AnnotationJob:
         return records
 
 
-def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None) -> dict:
-    """Write dataset.json, manifest.jsonl, stats.json and errors.jsonl from all ranks' records."""
+def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None,
+          mani: bool = False) -> dict:
+    """Write dataset.json, manifest.jsonl, stats.json and errors.jsonl from all ranks' records
+    (and a ManiDataset copy under `mani/` when asked)."""
     out = Path(out_dir)
     records = sorted(read_records(out / "records").values(), key=lambda r: r["key"])
     kept = [r for r in records if r["kept"]]
-    dataset = [[r["edited"], r["mask"]] for r in kept]
+    entries = [(r["edited"], r["mask"]) for r in kept]
     if with_authentic:
-        dataset += [[r["source"], "Negative"] for r in kept]
-    atomic_write_bytes(out / "dataset.json", json.dumps(dataset, indent=1).encode())
+        entries += [(r["source"], None) for r in kept]
+    write_json_dataset(out / "dataset.json", entries)
+    if mani:
+        write_mani_dataset(out / "mani", [(Path(r["mask"]).stem, r["edited"], r["mask"]) for r in kept])
     lines = [json.dumps({k: v for k, v in r.items() if k != "key"}, ensure_ascii=False) for r in kept]
     atomic_write_bytes(out / "manifest.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
     error_lines = []
@@ -257,7 +263,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     if rank != 0:
         return {}
     rate = timing["annotated"] / timing["seconds"] if timing["annotated"] and world == 1 else None
-    stats = merge(out, config.with_authentic, rate)
+    stats = merge(out, config.with_authentic, rate, config.mani)
     if name:
         register_dataset(name, out)
         stats["registered_as"] = name
