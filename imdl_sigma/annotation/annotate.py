@@ -23,6 +23,7 @@ import torch
 from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
+from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
 from ..grounding.cache import ParseCache, parse_many
@@ -65,15 +66,7 @@ def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, co
 
 def read_records(folder: Path) -> dict[str, dict]:
     """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
-    records = {}
-    for path in sorted(folder.glob("rank*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            records[record["key"]] = record
-    return records
+    return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
 
 
 def pair_key(pair: Pair) -> str:
@@ -160,16 +153,16 @@ class AnnotationJob:
         for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
             mask = prob > self.annotator.config.mask_threshold
             flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
+            kept = not flags or self.config.filters.action == "flag"
             mask_path = self.masks_dir / mask_name(pair)
-            if not flags or self.config.filters.action == "flag":
+            if kept:
                 save_mask(mask_path, mask)
             records.append({
                 "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
                 "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
-                "mask": str(mask_path.resolve()) if not flags or self.config.filters.action == "flag" else None,
+                "mask": str(mask_path.resolve()) if kept else None,
                 "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
-                "area": float(mask.mean()), "flags": flags,
-                "kept": not flags or self.config.filters.action == "flag",
+                "area": float(mask.mean()), "flags": flags, "kept": kept,
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
                 **({"provenance_grounding": "cache"} if cached is not None else {}),
             })
@@ -189,15 +182,12 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     write_json_dataset(out / "dataset.json", entries)
     if mani:
         write_mani_dataset(out / "mani", [(Path(r["mask"]).stem, r["edited"], r["mask"]) for r in kept])
-    lines = [json.dumps({k: v for k, v in r.items() if k != "key"}, ensure_ascii=False) for r in kept]
-    atomic_write_bytes(out / "manifest.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
-    error_lines = []
-    for path in sorted(out.glob("errors_rank*.jsonl")):
-        error_lines += [line for line in path.read_text().splitlines() if line.strip()]
-    done_keys = {r["key"] for r in records}
-    error_lines = [line for line in error_lines if json.loads(line)["key"] not in done_keys]
-    atomic_write_bytes(out / "errors.jsonl", ("\n".join(error_lines) + "\n" if error_lines else "").encode())
-    stats = build_stats(records, len(error_lines), pairs_per_second)
+    write_jsonl(out / "manifest.jsonl", [{k: v for k, v in r.items() if k != "key"} for r in kept])
+    done_keys = {r["key"] for r in records}  # a pair that failed once and succeeded on resume is no error
+    errors = [e for path in sorted(out.glob("errors_rank*.jsonl")) for e in read_jsonl(path)
+              if e["key"] not in done_keys]
+    write_jsonl(out / "errors.jsonl", errors)
+    stats = build_stats(records, len(errors), pairs_per_second)
     atomic_write_bytes(out / "stats.json", json.dumps(stats, indent=2).encode())
     return stats
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..data.images import atomic_write_bytes, load_mask, load_rgb, save_png
+from ..data.jsonl import read_jsonl
 from ..data.manifest import read_manifest
 from ..metrics import pixel_scores
 from ..data.synth import SynthConfig, synthesize
@@ -84,7 +85,7 @@ def run_demo(out_dir: str = "sigma_demo", n: int = 24, checkpoint: str | None = 
     stats = annotate([str(manifest)], str(dataset_dir), checkpoint=checkpoint, resume=True, progress=progress)
     metrics = run_bench_masks(str(manifest), ["sigma", "pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu"],
                               str(out / "metrics"), checkpoint=checkpoint, progress=progress)
-    records = [json.loads(line) for line in (dataset_dir / "manifest.jsonl").read_text().splitlines() if line]
+    records = list(read_jsonl(dataset_dir / "manifest.jsonl"))
     truth_of = {pair.id: pair.mask for pair in read_manifest(manifest)}
     rows = []
     for record in records:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import BadInputError
-from .images import atomic_write_bytes
+from .jsonl import write_jsonl
 
 EDIT_TYPES = ("add", "remove", "attribute change", "replace", "global")
 REQUIRED = ("id", "source", "edited")
@@ -112,6 +112,4 @@ def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = 
 def write_manifest(path: str | Path, pairs: list[Pair]) -> None:
     """Atomic write; paths are stored relative to the manifest's folder where possible."""
     path = Path(path)
-    root = path.parent
-    lines = [json.dumps(pair.to_record(root), ensure_ascii=False) for pair in pairs]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_jsonl(path, [pair.to_record(path.parent) for pair in pairs])

@@ -6,6 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..data.jsonl import read_jsonl
+
 
 def parse_key(backend: str, instruction: str) -> str:
     return hashlib.sha1(f"{backend}\x00{instruction}".encode("utf-8")).hexdigest()
@@ -16,14 +18,7 @@ class ParseCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.entries: dict[str, dict] = {}
-        if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn last line from an interrupted run
-                self.entries[record["key"]] = record["parse"]
+        self.entries: dict[str, dict] = {record["key"]: record["parse"] for record in read_jsonl(self.path)}
 
     def get(self, backend: str, instruction: str) -> dict | None:
         return self.entries.get(parse_key(backend, instruction))
