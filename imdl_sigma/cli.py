@@ -29,14 +29,19 @@ def _json_value(text: str):
         return text
 
 
-def parse_overrides(items: list[str]) -> dict:
-    overrides = {}
+def parse_pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    """Repeated `--flag NAME=VALUE` options → {NAME: VALUE}."""
+    pairs = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SigmaError(f"--set expects KEY=VALUE, got '{item}'")
-        overrides[key] = _json_value(value)
-    return overrides
+            raise SigmaError(f"{flag} expects NAME=VALUE, got '{item}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def parse_overrides(items: list[str]) -> dict:
+    return {key: _json_value(value) for key, value in parse_pairs(items, "--set").items()}
 
 
 def resolve_sigma_config(name: str, overrides: list[str], backbone_weights: str | None):
@@ -58,9 +63,26 @@ def cmd_synth(args) -> int:
     from .data.synth import SynthConfig, synthesize
 
     manifest = synthesize(args.out, args.n, images=args.images, seed=args.seed, workers=args.workers,
-                          split=args.split, holdout_every=args.holdout_every,
+                          split=args.split, holdout_every=args.holdout_every, vae=args.vae,
                           config=SynthConfig(size=args.size, empty_share=args.empty_share))
     print(manifest)
+    return 0
+
+
+def cmd_corpus(args) -> int:
+    from .data.corpora import CORPORA
+
+    if args.corpus_command == "list":
+        for name, spec in CORPORA.items():
+            print(f"{name:11s} {spec.kind:13s} {'masks' if spec.labeled else 'no masks':9s} {spec.note}")
+        return 0
+    from .data.corpora.export import export_corpus
+
+    counts = export_corpus(args.name, args.root, args.out, columns=parse_pairs(args.columns, "--columns"),
+                           layout=parse_pairs(args.layout, "--layout"), data_format=args.format,
+                           limit=args.limit, skip_bad=args.skip_bad)
+    print(json.dumps(counts))
+    print(Path(args.out) / "pairs.jsonl")
     return 0
 
 
@@ -292,6 +314,22 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--cache", help="JSON Lines parse cache to read and extend")
     parse.set_defaults(func=cmd_parse)
 
+    corpus = sub.add_parser("corpus", help="read editing corpora / evaluation sets as published; export manifests")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    corpus_sub.add_parser("list", help="the corpora this version reads, their layout and columns")
+    export = corpus_sub.add_parser("export", help="stream a corpus into a pairs manifest (resumable)")
+    export.add_argument("name", help="corpus name (see `benco corpus list`)")
+    export.add_argument("--root", required=True, help="where the corpus lies (parquet / tar shards or folders)")
+    export.add_argument("--out", required=True, help="output folder: pairs.jsonl, images/, masks/")
+    export.add_argument("--columns", action="append", metavar="ROLE=COLUMN",
+                        help="map a role (source, edited, instruction, mask, id, turn, edit_type) to a column")
+    export.add_argument("--layout", action="append", metavar="FIELD=VALUE",
+                        help="folder layouts: e.g. edited_dir=Forged_JPEG90, source_dir=val")
+    export.add_argument("--format", default="auto", choices=("auto", "parquet", "webdataset"))
+    export.add_argument("--limit", type=int, help="stop after this many pairs")
+    export.add_argument("--skip-bad", action="store_true", help="log bad pairs to export_errors.jsonl and go on")
+    corpus.set_defaults(func=cmd_corpus)
+
     synth = sub.add_parser("synth", help="synthetic edit pairs with exact masks from real photos")
     synth.add_argument("--out", required=True)
     synth.add_argument("--n", type=int, required=True, help="number of pairs")
@@ -303,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=256, help="short side of the output images")
     synth.add_argument("--empty-share", type=float, default=0.1, help="share of pairs with no edit")
     synth.add_argument("--workers", type=int, default=1)
+    synth.add_argument("--vae", help="Stable Diffusion VAE folder: edited images get its roundtrip "
+                       "instead of resampling")
     synth.set_defaults(func=cmd_synth)
     return parser
 

@@ -22,3 +22,17 @@ def synth_pairs(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("synth")
     return synthesize(out, 12, seed=3, config=SynthConfig(size=96), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_dir(tmp_path_factory):
+    """A randomly initialised diffusers AutoencoderKL (the SD VAE's class), saved like a real one."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
+                        layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32)
+    folder = tmp_path_factory.mktemp("vae")
+    vae.save_pretrained(folder)
+    return folder

@@ -132,3 +132,28 @@ def test_paired_dataset_resizes_a_smaller_source(tmp_path, pair_files):
     sample = SigmaPairDataset([pair], image_size=28)[0]
     assert sample["source_image"].shape == sample["image"].shape == (3, 28, 28)
     assert sample["mask"].shape == (1, 28, 28)
+
+
+def test_synth_with_a_vae_roundtrip(tmp_path, tiny_vae_dir):
+    from imdl_sigma.data.synth import SynthConfig, synthesize
+    from imdl_sigma.data.vae import VaeRoundtrip
+
+    roundtrip = VaeRoundtrip.from_path(str(tiny_vae_dir))
+    image = np.random.default_rng(0).integers(0, 256, (30, 44, 3), dtype=np.uint8)  # not a multiple of 4
+    assert roundtrip(image).shape == image.shape and roundtrip(image).dtype == np.uint8
+    manifest = synthesize(tmp_path / "s", 3, seed=1, config=SynthConfig(size=48, empty_share=0.0),
+                          progress=False, vae=str(tiny_vae_dir))
+    settings = json.loads((tmp_path / "s" / "synth_config.json").read_text())
+    assert settings["vae"] == str(tiny_vae_dir)
+    plain = synthesize(tmp_path / "p", 3, seed=1, config=SynthConfig(size=48, empty_share=0.0), progress=False)
+    with_vae, without = read_manifest(manifest), read_manifest(plain)
+    assert not np.array_equal(load_rgb(with_vae[0].edited), load_rgb(without[0].edited))
+    assert np.array_equal(load_mask(with_vae[0].mask), load_mask(without[0].mask))
+
+
+def test_missing_vae_names_the_fix(tmp_path):
+    from imdl_sigma.data.vae import load_vae
+    from imdl_sigma.errors import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match="--vae DIR"):
+        load_vae(str(tmp_path / "nowhere"))

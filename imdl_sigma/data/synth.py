@@ -24,6 +24,7 @@ from PIL import Image
 from ..errors import BadInputError
 from .images import load_rgb, save_mask, save_png
 from .manifest import Pair, write_manifest
+from .vae import VaeRoundtrip
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -325,8 +326,8 @@ class _Worker:
     """Picklable job for a process pool: generate and write pair i unless already finished."""
 
     def __init__(self, out: Path, images: str | None, split: str, holdout_every: int,
-                 config: SynthConfig, seed: int) -> None:
-        self.out, self.config, self.seed = out, config, seed
+                 config: SynthConfig, seed: int, vae: str | None = None) -> None:
+        self.out, self.config, self.seed, self.vae_path = out, config, seed, vae
         self.pool_args = (images, split, holdout_every)
         self.photos: list[Photo] | None = None  # loaded lazily, once per process
 
@@ -334,25 +335,34 @@ class _Worker:
         if self.photos is None:
             self.photos = select_photos(*self.pool_args)
             self.textures = bundled_textures()
+            self.vae = VaeRoundtrip.from_path(self.vae_path) if self.vae_path else None
         pair_id = f"synth{index:06d}"
         if not pair_paths(self.out, pair_id)["meta"].exists():
-            write_pair(self.out, pair_id, make_pair(index, self.photos, self.textures, self.config, self.seed))
+            write_pair(self.out, pair_id, make_pair(index, self.photos, self.textures, self.config, self.seed,
+                                                    self.vae))
         return index
 
 
 def synthesize(out: str | Path, n: int, images: str | None = None, seed: int = 0,
                config: SynthConfig | None = None, workers: int = 1, progress: bool = True,
-               split: str = "all", holdout_every: int = 5) -> Path:
-    """Write n pairs under `out` and `out/pairs.jsonl`; finished pairs are kept on a rerun."""
+               split: str = "all", holdout_every: int = 5, vae: str | None = None) -> Path:
+    """Write n pairs under `out` and `out/pairs.jsonl`; finished pairs are kept on a rerun.
+
+    `vae`: a Stable Diffusion VAE (local folder / cache id); the edited image then goes through its
+    roundtrip instead of the resampling step.
+    """
     from tqdm import tqdm
 
     out = Path(out)
     config = config or SynthConfig()
     select_photos(images, split, holdout_every)  # fail early on a bad folder or split
+    if vae:
+        VaeRoundtrip.from_path(vae)  # fail early on missing weights
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"seed": seed, "images": images, "split": split, "holdout_every": holdout_every, **asdict(config)}
+    settings = {"seed": seed, "images": images, "split": split, "holdout_every": holdout_every, "vae": vae,
+                **asdict(config)}
     (out / "synth_config.json").write_text(json.dumps(settings, indent=2))
-    worker = _Worker(out, images, split, holdout_every, config, seed)
+    worker = _Worker(out, images, split, holdout_every, config, seed, vae)
     bar = tqdm(total=n, desc="synth", unit="pair", disable=not progress)
     if workers > 1:
         from multiprocessing import get_context

@@ -1,0 +1,111 @@
+"""One pair as a corpus reader yields it: images still encoded (bytes) or on disk (path)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ...errors import BadInputError
+
+# First bytes of the encodings the corpora use → the file suffix they are written with.
+MAGIC_SUFFIXES = ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"RIFF", ".webp"), (b"BM", ".bmp"),
+                  (b"GIF8", ".gif"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))
+
+
+@dataclass
+class Blob:
+    """An encoded image: in-memory bytes (parquet, tar), a file on disk (folder layouts), or bytes
+    fetched on first use (a row elsewhere in a parquet shard)."""
+
+    data: bytes | None = None
+    path: str | None = None
+    loader: Callable[[], bytes] | None = None
+
+    @classmethod
+    def from_cell(cls, cell, base: Path | None = None) -> "Blob | None":
+        """A parquet / `datasets` cell: {"bytes", "path"} struct, raw bytes, or a path string."""
+        if cell is None:
+            return None
+        if isinstance(cell, dict):
+            if cell.get("bytes"):
+                return cls(data=cell["bytes"])
+            cell = cell.get("path")
+            if not cell:
+                return None
+        if isinstance(cell, (bytes, bytearray)):
+            return cls(data=bytes(cell))
+        if isinstance(cell, str):
+            path = Path(cell)
+            return cls(path=str(path if path.is_absolute() or base is None else base / path))
+        raise BadInputError(f"unsupported image cell of type {type(cell).__name__}")
+
+    def read(self) -> bytes:
+        if self.data is None and self.loader is not None:
+            self.data = self.loader()
+        if self.data is not None:
+            return self.data
+        if not Path(self.path).is_file():
+            raise BadInputError(f"file not found: {self.path}")
+        return Path(self.path).read_bytes()
+
+    def suffix(self) -> str:
+        if self.path is not None:
+            return Path(self.path).suffix.lower() or ".png"
+        data = self.read()
+        return next((suffix for magic, suffix in MAGIC_SUFFIXES if data.startswith(magic)), ".png")
+
+    def decode(self, mode: str = "RGB") -> Image.Image:
+        try:
+            with Image.open(io.BytesIO(self.read())) as image:
+                return image.convert(mode)
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            raise BadInputError(f"not a readable image ({err})") from None
+
+
+def binary_mask(image: Image.Image) -> np.ndarray:
+    """A corpus mask (grey) → (H, W) bool: > 127 is edited; 0/1-valued index masks count any non-zero."""
+    grey = np.asarray(image)
+    return grey > 0 if grey.max() <= 1 else grey > 127
+
+
+@dataclass
+class CorpusSample:
+    id: str
+    source: Blob
+    edited: Blob
+    instruction: str = ""
+    mask: Blob | None = None
+    edit_type: str | None = None  # one of manifest.EDIT_TYPES, or None when the corpus says nothing usable
+    corpus: str | None = None
+    where: str = ""  # shard and row, for error messages
+    error: str | None = None  # what the reader found wrong (no source, no mask); raised by check()
+
+    def check(self) -> tuple[tuple[int, int], tuple[int, int], np.ndarray | None]:
+        """Decode every image once; a corrupt image or a mask of another size raises BadInputError.
+
+        Returns (source size, edited size, mask) with sizes as (width, height).
+        """
+        if self.error:
+            raise BadInputError(f"{self.where or self.id}: {self.error}")
+        images = {}
+        for role in ("source", "edited"):
+            try:
+                images[role] = getattr(self, role).decode()
+            except BadInputError as err:
+                raise BadInputError(f"{self.where or self.id}: {role} image: {err}") from None
+        mask = None
+        if self.mask is not None:
+            try:
+                mask_image = self.mask.decode("L")
+            except BadInputError as err:
+                raise BadInputError(f"{self.where or self.id}: mask: {err}") from None
+            if mask_image.size != images["edited"].size:
+                raise BadInputError(f"{self.where or self.id}: mask is {mask_image.size[0]}×{mask_image.size[1]} "
+                                    f"but the edited image is {images['edited'].size[0]}×{images['edited'].size[1]}")
+            mask = binary_mask(mask_image)
+        return images["source"].size, images["edited"].size, mask
