@@ -76,9 +76,19 @@ def cmd_corpus(args) -> int:
         for name, spec in CORPORA.items():
             print(f"{name:11s} {spec.kind:13s} {'masks' if spec.labeled else 'no masks':9s} {spec.note}")
         return 0
+    from .data.registry import load_registry, register_dataset, resolve_dataset
+
+    if args.corpus_command == "register":
+        register_dataset(args.name, args.path)
+        return 0
+    if args.corpus_command == "registered":
+        for name, root in sorted(load_registry().items()):
+            print(f"{name:16s} {root}")
+        return 0
     from .data.corpora.export import export_corpus
 
-    counts = export_corpus(args.name, args.root, args.out, columns=parse_pairs(args.columns, "--columns"),
+    root = args.root or resolve_dataset(args.name)
+    counts = export_corpus(args.name, root, args.out, columns=parse_pairs(args.columns, "--columns"),
                            layout=parse_pairs(args.layout, "--layout"), data_format=args.format,
                            limit=args.limit, skip_bad=args.skip_bad)
     print(json.dumps(counts))
@@ -319,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_sub.add_parser("list", help="the corpora this version reads, their layout and columns")
     export = corpus_sub.add_parser("export", help="stream a corpus into a pairs manifest (resumable)")
     export.add_argument("name", help="corpus name (see `benco corpus list`)")
-    export.add_argument("--root", required=True, help="where the corpus lies (parquet / tar shards or folders)")
+    export.add_argument("--root", help="where the corpus lies (parquet / tar shards or folders); default: the "
+                        "folder registered under NAME (`benco corpus register`)")
     export.add_argument("--out", required=True, help="output folder: pairs.jsonl, images/, masks/")
     export.add_argument("--columns", action="append", metavar="ROLE=COLUMN",
                         help="map a role (source, edited, instruction, mask, id, turn, edit_type) to a column")
@@ -328,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="auto", choices=("auto", "parquet", "webdataset"))
     export.add_argument("--limit", type=int, help="stop after this many pairs")
     export.add_argument("--skip-bad", action="store_true", help="log bad pairs to export_errors.jsonl and go on")
+    register = corpus_sub.add_parser("register", help="map a dataset name to a folder (what --data NAME resolves)")
+    register.add_argument("name")
+    register.add_argument("path")
+    corpus_sub.add_parser("registered", help="the registered dataset names and folders")
     corpus.set_defaults(func=cmd_corpus)
 
     synth = sub.add_parser("synth", help="synthetic edit pairs with exact masks from real photos")

@@ -261,3 +261,13 @@ def test_task_names_map_to_edit_types():
     assert edit_type_from_task("background_change") == "replace"
     assert edit_type_from_task("material_change") == "attribute change"
     assert edit_type_from_task("counting") is None and edit_type_from_task(None) is None
+
+
+def test_registered_root_is_the_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMDL_SIGMA_DATASETS", str(tmp_path / "datasets.json"))
+    root = cocoglide_root(tmp_path, n=2)
+    assert main(["corpus", "register", "cocoglide", str(root)]) == 0
+    assert main(["corpus", "registered"]) == 0
+    assert str(root) in capsys.readouterr().out
+    assert main(["corpus", "export", "cocoglide", "--out", str(tmp_path / "o")]) == 0
+    assert len(read_manifest(tmp_path / "o" / "pairs.jsonl")) == 2
