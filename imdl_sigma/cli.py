@@ -99,13 +99,11 @@ def cmd_corpus(args) -> int:
 def cmd_train(args) -> int:
     from dataclasses import fields
 
-    from .training.stage1 import TrainConfig, train_stage1
+    from .training.loop import TrainConfig
 
     if args.model.lower() != "sigma":
         raise SigmaError(f"benco train trains the annotator: --model sigma (got '{args.model}'); "
                          "detectors are trained with `benco finetune`")
-    if args.stage != 1:
-        raise NotAvailable("Stage II training (--stage 2) has not landed yet (issue: Training)")
     sigma_config = resolve_sigma_config(args.config, args.set, args.backbone_weights)
     known = {f.name for f in fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
@@ -117,8 +115,31 @@ def cmd_train(args) -> int:
         if not args.intent_cache:
             raise SigmaError("grounding while training needs --intent-cache DIR to store the maps it computes")
         grounder = LangSAMGrounder.load(grounding)
-    last = train_stage1(args.pairs, args.out, sigma_config, train_config, val_pairs=args.val_pairs,
-                        resume=args.resume, intent_cache=args.intent_cache, grounder=grounder)
+    common = dict(val_pairs=args.val_pairs, resume=args.resume, intent_cache=args.intent_cache, grounder=grounder)
+    if args.stage == 1:
+        from .training.stage1 import train_stage1
+
+        last = train_stage1(args.pairs, args.out, sigma_config, train_config, cache_features=args.cache_features,
+                            **common)
+    else:
+        from .data.vae import VaeRoundtrip
+        from .training.stage2 import Stage2Config, train_stage2
+
+        if args.cache_features:
+            raise SigmaError("--cache-features is for Stage I (Stage II feeds VAE roundtrips made on the fly)")
+        stage2 = Stage2Config(**{f.name: getattr(args, f.name) for f in fields(Stage2Config)
+                                 if getattr(args, f.name, None) is not None})
+        if args.epochs is None:
+            train_config.epochs = stage2.epochs
+        if not args.vae:
+            raise SigmaError("Stage II's calibration loss needs a Stable Diffusion VAE: --vae DIR")
+        if not args.unlabeled_pairs:
+            raise SigmaError("Stage II needs unlabeled editing pairs: --unlabeled-pairs MANIFEST")
+        from .training.loop import setup_distributed
+
+        vae = VaeRoundtrip.from_path(args.vae, setup_distributed()[2])
+        last = train_stage2(args.pairs, args.unlabeled_pairs, args.out, sigma_config, train_config, stage2, vae,
+                            init=args.init, **common)
     print(last)
     return 0
 
@@ -253,6 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone-weights", help="DINOv2 weights: local directory or Hugging Face id in the cache")
     train.add_argument("--resume", help="checkpoint to continue from (optimizer and step included)")
     train.add_argument("--intent-cache", help="`benco ground` cache; without it the intent map is the ε prior")
+    train.add_argument("--cache-features", metavar="DIR",
+                       help="Stage I: store the frozen backbone's features per pair (fp16) and reuse them in later "
+                            "epochs; random crops/flips are off with it (features are of the whole image)")
+    stage2 = train.add_argument_group("Stage II (--stage 2)")
+    stage2.add_argument("--unlabeled-pairs", action="append", help="editing pairs without masks (repeatable)")
+    stage2.add_argument("--init", help="Stage I checkpoint to adapt")
+    stage2.add_argument("--vae", help="Stable Diffusion VAE folder (SD 1.5 or SDXL, the corpus's editor's)")
+    for name, kind in (("lambda-cal", float), ("lambda-ema", float), ("lambda-dis", float), ("ema-decay", float),
+                       ("pseudo-high", float), ("pseudo-low", float), ("temperature", float),
+                       ("dis-max-vectors", int)):
+        stage2.add_argument(f"--{name}", type=kind, help="default: the spec's (training.stage2.Stage2Config)")
     add_grounding_flags(train)
     for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
                        ("warmup-steps", int), ("grad-accum", int), ("max-steps", int), ("num-workers", int),

@@ -55,7 +55,10 @@ def test_parse_prints_one_json_object(capsys):
     (["train", "--pairs", "/nonexistent.jsonl", "--out", "OUT", "--config", "nope"], "neither a SIGMA preset"),
     (["synth", "--out", "OUT", "--n", "1", "--images", "/nonexistent"], "--images folder not found"),
     (["demo", "--checkpoint", "/nonexistent.pt", "--n", "1"], "checkpoint not found"),
-    (["finetune"], "has not landed"),
+    (["train", "--stage", "2", "--pairs", "P", "--out", "OUT", "--config", "tiny"], "needs a Stable Diffusion VAE"),
+    (["train", "--stage", "2", "--pairs", "P", "--out", "OUT", "--config", "tiny", "--vae", "/nonexistent"],
+     "needs unlabeled editing pairs"),
+    (["train", "--pairs", "P", "--out", "OUT", "--config", "standin", "--cache-features", "C"], "frozen backbone"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -218,7 +218,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     import torch.distributed as dist
 
     from ..data.registry import register_dataset
-    from ..training.stage1 import setup_distributed
+    from ..training.loop import setup_distributed
     from .annotator import Annotator
 
     config = config or AnnotateConfig()

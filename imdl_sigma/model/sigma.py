@@ -75,11 +75,13 @@ class SigmaNet(nn.Module):
         logits = self.decoder(refined, consensus, size)
         return SigmaOutput(logits=logits, differences=refined)
 
-    def forward(self, source: torch.Tensor, edited: torch.Tensor, intent_map: torch.Tensor | None = None) -> SigmaOutput:
+    def forward(self, source: torch.Tensor, edited: torch.Tensor, intent_map: torch.Tensor | None = None,
+                features: tuple[list, list] | None = None) -> SigmaOutput:
+        """`features`: (source, edited) backbone features from a cache; the backbone is then skipped."""
         if source.shape != edited.shape:
             raise ValueError(f"source {tuple(source.shape)} and edited {tuple(edited.shape)} differ in shape")
         self.lattice(*edited.shape[-2:])
-        source_feats, edited_feats = self.encode(source, edited)
+        source_feats, edited_feats = features if features is not None else self.encode(source, edited)
         return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]))
 
 
@@ -122,6 +124,8 @@ class SIGMA(nn.Module):
         source_image: torch.Tensor | None = None,
         intent_map: torch.Tensor | None = None,
         *args,
+        features: tuple[list, list] | None = None,
+        with_internals: bool = False,
         **kwargs,
     ) -> dict:
         if source_image is None:
@@ -129,7 +133,7 @@ class SIGMA(nn.Module):
                 "SIGMA needs the source image of each pair: use a paired dataset "
                 "(imdl_sigma.data.SigmaPairDataset) that yields 'source_image'"
             )
-        output = self.net(source_image.float(), image.float(), intent_map)
+        output = self.net(source_image.float(), image.float(), intent_map, features=features)
         edit_prob = torch.sigmoid(output.logits)
         result = {
             "pred_mask": edit_prob,
@@ -138,6 +142,8 @@ class SIGMA(nn.Module):
             "visual_loss": {},
             "backward_loss": None,
         }
+        if with_internals:  # Stage II: logits and the DRB difference maps, through the same (DDP) call
+            result["logits"], result["differences"] = output.logits, output.differences
         if mask is not None:
             target = mask.float()
             bce, dice = segmentation_loss(output.logits, target)
