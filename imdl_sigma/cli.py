@@ -115,7 +115,8 @@ def cmd_train(args) -> int:
         if not args.intent_cache:
             raise SigmaError("grounding while training needs --intent-cache DIR to store the maps it computes")
         grounder = LangSAMGrounder.load(grounding)
-    common = dict(val_pairs=args.val_pairs, resume=args.resume, intent_cache=args.intent_cache, grounder=grounder)
+    common = dict(val_pairs=args.val_pairs, resume=args.resume, intent_cache=args.intent_cache, grounder=grounder,
+                  init=args.init)
     if args.stage == 1:
         from .training.stage1 import train_stage1
 
@@ -139,7 +140,7 @@ def cmd_train(args) -> int:
 
         vae = VaeRoundtrip.from_path(args.vae, setup_distributed()[2])
         last = train_stage2(args.pairs, args.unlabeled_pairs, args.out, sigma_config, train_config, stage2, vae,
-                            init=args.init, **common)
+                            **common)
     print(last)
     return 0
 
@@ -202,7 +203,13 @@ def cmd_annotate(args) -> int:
         filters=FilterConfig(min_area=args.min_area, max_area=args.max_area,
                              max_aspect_change=args.max_aspect_change, action=args.filter),
     )
-    stats = annotate(args.pairs, args.out, checkpoint=args.checkpoint, name=args.name, config=config,
+    from .data.registry import resolve_dataset
+
+    corpora = {}
+    for item in args.corpus or []:
+        corpus_name, _, root = item.partition("=")
+        corpora[corpus_name] = root or str(resolve_dataset(corpus_name))
+    stats = annotate(args.pairs or [], args.out, corpora=corpora, checkpoint=args.checkpoint, name=args.name, config=config,
                      resume=args.resume, skip_bad=args.skip_bad, device=args.device,
                      backbone_weights=args.backbone_weights, parser_weights=args.parser_weights,
                      grounding=grounding_config(args, required=False), intent_cache=args.intent_cache)
@@ -277,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache-features", metavar="DIR",
                        help="Stage I: store the frozen backbone's features per pair (fp16) and reuse them in later "
                             "epochs; random crops/flips are off with it (features are of the whole image)")
+    train.add_argument("--init", help="start from this checkpoint's weights (fresh optimizer and step); "
+                       "Stage II: the Stage I checkpoint to adapt")
     stage2 = train.add_argument_group("Stage II (--stage 2)")
     stage2.add_argument("--unlabeled-pairs", action="append", help="editing pairs without masks (repeatable)")
-    stage2.add_argument("--init", help="Stage I checkpoint to adapt")
     stage2.add_argument("--vae", help="Stable Diffusion VAE folder (SD 1.5 or SDXL, the corpus's editor's)")
     for name, kind in (("lambda-cal", float), ("lambda-ema", float), ("lambda-dis", float), ("ema-decay", float),
                        ("pseudo-high", float), ("pseudo-low", float), ("temperature", float),
@@ -293,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     annotate = sub.add_parser("annotate", help="masks for every pair of editing corpora, as an IMDL-BenCo dataset")
-    annotate.add_argument("--pairs", action="append", required=True, help="pairs manifest (repeatable)")
+    annotate.add_argument("--pairs", action="append", help="pairs manifest (repeatable)")
+    annotate.add_argument("--corpus", action="append", metavar="NAME[=ROOT]",
+                          help="stream a corpus as published (see `benco corpus list`; repeatable); ROOT defaults "
+                               "to the folder registered under NAME")
     annotate.add_argument("--out", required=True, help="output dataset folder")
     annotate.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
     annotate.add_argument("--name", help="register the dataset under this name (e.g. sigma_1m)")

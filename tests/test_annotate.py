@@ -157,3 +157,42 @@ def test_mani_and_json_layouts_round_trip_through_imdlbenco(synth_pairs, tiny_ch
         assert mani_mask.sum() > 0 or not stored.any()
     negative = jsonset[len(dataset) - 1]
     assert negative["label"] == 0 and negative["mask"].sum() == 0
+
+
+def test_annotate_streams_a_parquet_corpus_and_resumes(synth_pairs, tiny_checkpoint, tmp_path, monkeypatch):
+    """AnyEdit-layout parquet shards annotated without exporting first; killed and resumed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imdl_sigma.data.manifest import read_manifest
+
+    rows = [{"image_file": {"bytes": Path(p.source).read_bytes(), "path": None},
+             "edited_file": {"bytes": Path(p.edited).read_bytes(), "path": None},
+             "edit_instruction": p.instruction, "edit_type": "remove"} for p in read_manifest(synth_pairs)[:6]]
+    shards = tmp_path / "anyedit" / "data"
+    shards.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:4]), shards / "train-00000.parquet", row_group_size=2)
+    pq.write_table(pa.Table.from_pylist(rows[4:]), shards / "train-00001.parquet", row_group_size=2)
+    out = tmp_path / "ann"
+    calls = {"n": 0}
+    original = annotate_module.AnnotationJob.annotate_batch
+
+    def dies_on_second_batch(self, batch, errors):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, batch, errors)
+
+    monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", dies_on_second_batch)
+    config = AnnotateConfig(batch_size=4, filters=KEEP_ALL.filters)
+    with pytest.raises(KeyboardInterrupt):
+        annotate([], str(out), corpora={"anyedit": str(tmp_path / "anyedit")}, checkpoint=str(tiny_checkpoint),
+                 config=config, progress=False)
+    monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", original)
+    stats = annotate([], str(out), corpora={"anyedit": str(tmp_path / "anyedit")}, checkpoint=str(tiny_checkpoint),
+                     config=config, resume=True, progress=False)
+    records = [json.loads(l) for l in (out / "records" / "rank0.jsonl").read_text().splitlines()]
+    assert len(records) == len({r["key"] for r in records}) == 6
+    assert stats["per_corpus"] == {"anyedit": 6} and stats["per_edit_type"] == {"remove": 6}
+    edited = json.loads((out / "dataset.json").read_text())[0][0]
+    assert Path(edited).is_relative_to(out / "inputs" / "anyedit")

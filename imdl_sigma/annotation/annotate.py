@@ -15,7 +15,9 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -86,6 +88,27 @@ def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
     return pairs
 
 
+def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int, errors_path: Path,
+                 done: set[str]) -> Iterator[Pair]:
+    """Pairs streamed from corpora as published ({name: root}); this rank's part only.
+
+    Images held as bytes are written once under OUT/inputs/<corpus>/ (the dataset must point at
+    the edited image); a pair already annotated is skipped before anything is decoded.
+    """
+    from ..data.corpora import open_corpus
+    from ..data.corpora.export import materialize
+
+    for name, root in corpora.items():
+        for sample in open_corpus(name, root, part=(rank, world)):
+            if f"{sample.corpus}/{sample.id}" in done:
+                continue
+            try:
+                yield materialize(sample, out / "inputs" / name)
+            except BadInputError as err:
+                with errors_path.open("a", encoding="utf-8") as errors:
+                    errors.write(json.dumps({"key": f"{sample.corpus}/{sample.id}", "error": str(err)}) + "\n")
+
+
 def mask_name(pair: Pair) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{pair.corpus}__{pair.id}")
     return f"{safe}.png"
@@ -102,7 +125,8 @@ class AnnotationJob:
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
 
-    def run(self, pairs: list[Pair], resume: bool, progress: bool = True) -> dict:
+    def run(self, pairs: Iterable[Pair], resume: bool, progress: bool = True, total: int | None = None) -> dict:
+        """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping finished ones."""
         from tqdm import tqdm
 
         self.records_dir.mkdir(parents=True, exist_ok=True)
@@ -110,16 +134,12 @@ class AnnotationJob:
         if done and not resume:
             raise BadInputError(f"{self.out} already holds annotations; pass --resume to continue "
                                 "or choose another --out")
-        mine = [p for i, p in enumerate(pairs) if i % self.world == self.rank]
-        todo = [p for p in mine if pair_key(p) not in done]
-        log.info("rank %d: %d pairs, %d already done, %d to annotate", self.rank, len(mine), len(mine) - len(todo), len(todo))
-        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"annotate[{self.rank}]", unit="pair",
-                   disable=not progress)
-        started, annotated = time.time(), 0
+        bar = tqdm(total=total, desc=f"annotate[{self.rank}]", unit="pair", disable=not progress)
+        started, annotated, skipped = time.time(), 0, 0
         with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
                 (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors:
-            for start in range(0, len(todo), self.config.batch_size):
-                batch = todo[start:start + self.config.batch_size]
+            def flush(batch: list[Pair]) -> None:
+                nonlocal annotated
                 for record in self.annotate_batch(batch, errors):
                     records.write(json.dumps(record, ensure_ascii=False) + "\n")
                 records.flush()
@@ -127,7 +147,21 @@ class AnnotationJob:
                 annotated += len(batch)
                 bar.update(len(batch))
                 bar.set_postfix(pairs_per_s=f"{annotated / max(1e-9, time.time() - started):.2f}")
+
+            batch = []
+            for pair in pairs:
+                if pair_key(pair) in done:
+                    skipped += 1
+                    bar.update()
+                    continue
+                batch.append(pair)
+                if len(batch) == self.config.batch_size:
+                    flush(batch)
+                    batch = []
+            if batch:
+                flush(batch)
         bar.close()
+        log.info("rank %d: annotated %d pairs, %d were already done", self.rank, annotated, skipped)
         return {"annotated": annotated, "seconds": time.time() - started}
 
     def annotate_batch(self, batch: list[Pair], errors) -> list[dict]:
@@ -212,9 +246,11 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
 def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
              config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
-             grounding=None, intent_cache: str | None = None, progress: bool = True) -> dict:
-    """`grounding`: a GroundingConfig to ground on the fly; `intent_cache`: a `benco ground`
-    cache folder (pairs found there skip grounding)."""
+             grounding=None, intent_cache: str | None = None, progress: bool = True,
+             corpora: dict[str, str] | None = None) -> dict:
+    """`manifests`: pairs manifests; `corpora`: {corpus name: root} streamed as published (parquet /
+    WebDataset shards / folders, never loaded whole). `grounding`: a GroundingConfig to ground on
+    the fly; `intent_cache`: a `benco ground` cache folder (pairs found there skip grounding)."""
     import torch.distributed as dist
 
     from ..data.registry import register_dataset
@@ -222,6 +258,8 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     from .annotator import Annotator
 
     config = config or AnnotateConfig()
+    if not manifests and not corpora:
+        raise BadInputError("nothing to annotate: give --pairs MANIFEST and/or --corpus NAME=ROOT")
     rank, world, dist_device = setup_distributed()
     pairs = load_pairs(manifests, skip_bad)
     device = str(dist_device) if world > 1 else device
@@ -244,10 +282,16 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
         cache = IntentCache(intent_cache)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "checkpoint": annotator.checkpoint,
-                "config": asdict(config), "world_size": world}
+    settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "corpora": corpora or {},
+                "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
     atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
-    timing = AnnotationJob(annotator, out, config, llm, rank, world, cache).run(pairs, resume, progress)
+    mine = [p for i, p in enumerate(pairs) if i % world == rank]
+    stream: Iterable[Pair] = mine
+    if corpora:
+        done = set(read_records(out / "records"))
+        stream = chain(mine, corpus_pairs(corpora, out, rank, world, out / f"errors_rank{rank}.jsonl", done))
+    job = AnnotationJob(annotator, out, config, llm, rank, world, cache)
+    timing = job.run(stream, resume, progress, total=None if corpora else len(mine))
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:

@@ -50,15 +50,20 @@ class SynthConfig:
     max_area: float = 0.25
     min_visible_change: float = 0.06  # mean |Δ| in the region; weaker edits are redrawn
     feather_sigma: float = 1.5  # px; soft edge of composited edits
-    # Diffusion-like perturbation of the whole edited image.
+    # Diffusion-like perturbation of the whole edited image (a latent editor regenerates every
+    # pixel: slight misregistration, softening, tone drift, noise, re-compression).
+    shift_prob: float = 0.5  # sub-pixel / pixel translation of the whole image (mask moved with it)
+    shift_px: float = 1.5  # at most this many pixels along each axis
     resample_prob: float = 0.7
     resample_scale: tuple = (0.5, 0.9)
+    blur_prob: float = 0.3
+    blur_sigma: tuple = (0.3, 1.0)
     contrast: tuple = (0.92, 1.08)
     brightness: tuple = (-0.04, 0.04)
     gamma: tuple = (0.9, 1.1)
     channel_gain: tuple = (0.97, 1.03)
-    noise_std: tuple = (0.0, 0.015)
-    jpeg_quality: tuple = (70, 95)
+    noise_std: tuple = (0.0, 0.025)
+    jpeg_quality: tuple = (60, 95)
 
 
 @dataclass
@@ -224,8 +229,22 @@ EDITS = {
 
 # ---- perturbation -------------------------------------------------------------------------
 
+def shift(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+          config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Translate the whole edited image (and its mask) by up to shift_px, sub-pixel."""
+    if rng.random() >= config.shift_prob:
+        return image, mask
+    dx, dy = rng.uniform(-config.shift_px, config.shift_px, size=2)
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    size = (image.shape[1], image.shape[0])
+    moved = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    moved_mask = cv2.warpAffine(mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
+                                borderMode=cv2.BORDER_REPLICATE) > 0
+    return moved, moved_mask
+
+
 def perturb(image: np.ndarray, rng: np.random.Generator, config: SynthConfig, vae=None) -> np.ndarray:
-    """Diffusion-like change of every pixel: VAE roundtrip or resampling, tone, noise, JPEG."""
+    """Diffusion-like change of every pixel: VAE roundtrip or resampling, blur, tone, noise, JPEG."""
     height, width = image.shape[:2]
     out = image
     if vae is not None:
@@ -235,6 +254,8 @@ def perturb(image: np.ndarray, rng: np.random.Generator, config: SynthConfig, va
         small = cv2.resize(out, (max(8, round(width * scale)), max(8, round(height * scale))),
                            interpolation=cv2.INTER_AREA)
         out = cv2.resize(small, (width, height), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(2)])
+    if rng.random() < config.blur_prob:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(*config.blur_sigma))
     x = out.astype(np.float32) / 255.0
     x = np.power(np.clip(x, 0, 1), rng.uniform(*config.gamma))
     x = (x - 0.5) * rng.uniform(*config.contrast) + 0.5 + rng.uniform(*config.brightness)
@@ -280,6 +301,7 @@ def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConf
             change = np.abs(edited.astype(np.float32) - source)[mask].mean() / 255.0
             if change >= config.min_visible_change:
                 break
+    edited, mask = shift(edited, mask, rng, config)
     return SynthPair(source, perturb(edited, rng, config, vae), mask, instruction, edit_type)
 
 

@@ -72,7 +72,8 @@ def labeled_pairs(manifest: str) -> list:
 
 def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, config: TrainConfig,
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
-                 grounder=None, cache_features: str | None = None, progress: bool = True) -> Path:
+                 grounder=None, cache_features: str | None = None, init: str | None = None,
+                 progress: bool = True) -> Path:
     """`intent_cache`: a `benco ground` folder (pairs missing from it are grounded on the fly
     when `grounder` is given); without one the intent map is the ε prior and the checkpoint
     says `grounding: none`. `cache_features`: a folder for the frozen backbone's features."""
@@ -86,6 +87,8 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
     if val_pairs:
         val_set = SigmaPairDataset(val_pairs, sigma_config.backbone.image_size, train=False, **data_args)
         val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
+    if init:
+        run.load_weights(init)
     if resume:
         run.resume(resume)
 
