@@ -1,7 +1,9 @@
 """`benco bench masks`: mask quality of every generator on pairs with ground truth (Table 1).
 
-Writes DIR/masks.json ({method: {"f1", "iou", "n", "empty_gt"}}, percentages) and
-DIR/masks.md; with --save-masks also DIR/<method>/<id>.png (0/255, edited image's size).
+Writes DIR/masks.json ({method: {"f1", "iou", "n", "empty_gt"}}, percentages; with several
+datasets the row is their average, as the paper's Avg column, plus `per_dataset` rows) and
+DIR/masks.md in the paper's layout; with --save-masks also DIR/[<dataset>/]<method>/<id>.png
+(0/255, edited image's size).
 `pixdiff-morph` uses the best τ of the PixDiff-Fixed grid on the same pairs, as the paper does.
 """
 
@@ -36,34 +38,34 @@ def expand_methods(methods: list[str], taus: tuple) -> list[str]:
     return expanded
 
 
-def run_bench_masks(pairs_path: str, methods: list[str], out_dir: str, checkpoint: str | None = None,
-                    save_masks: bool = False, taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8,
-                    progress: bool = True) -> dict:
+def load_annotator(methods: list[str], checkpoint: str | None):
+    if "sigma" not in methods:
+        return None
+    from imdl_sigma.annotation.annotator import Annotator
+
+    return Annotator.from_checkpoint(checkpoint)
+
+
+def score_pairs(pairs: list, methods: list[str], annotator=None, masks_dir: Path | None = None,
+                taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8, progress: bool = True,
+                desc: str = "bench masks") -> dict:
+    """{method: {"f1", "iou", "n", "empty_gt"}} on pairs with ground truth; methods already expanded.
+    With `masks_dir`, predicted masks are written to masks_dir/<method>/<id>.png."""
     from tqdm import tqdm
 
-    pairs = [p for p in read_manifest(pairs_path) if p.mask is not None]
-    if not pairs:
-        raise BadInputError(f"{pairs_path} has no pair with a ground-truth mask")
-    methods = expand_methods(methods, taus)
     fixed_taus = sorted({float(m.split("@")[1]) for m in methods if m.startswith("pixdiff-fixed@")}
                         | (set(taus) if "pixdiff-morph" in methods else set()))
-    out = Path(out_dir)
     scores = {m: ScoreAccumulator() for m in methods}
     # The morph variant needs the best τ, known only after a pass: keep its candidates per τ.
     morph_scores = {tau: ScoreAccumulator() for tau in fixed_taus} if "pixdiff-morph" in methods else {}
     fixed_scores = {tau: ScoreAccumulator() for tau in fixed_taus}
-    annotator = None
-    if "sigma" in methods:
-        from imdl_sigma.annotation.annotator import Annotator
-
-        annotator = Annotator.from_checkpoint(checkpoint)
 
     def record(method: str, pair_id: str, pred: np.ndarray, truth: np.ndarray, acc: ScoreAccumulator) -> None:
         acc.add(pred, truth)
-        if save_masks:
-            save_mask(out / method / f"{pair_id}.png", pred)
+        if masks_dir is not None:
+            save_mask(masks_dir / method / f"{pair_id}.png", pred)
 
-    bar = tqdm(total=len(pairs), desc="bench masks", unit="pair", disable=not progress)
+    bar = tqdm(total=len(pairs), desc=desc, unit="pair", disable=not progress)
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         editeds = [load_rgb(p.edited, "edited image") for p in chunk]
@@ -97,21 +99,89 @@ def run_bench_masks(pairs_path: str, methods: list[str], out_dir: str, checkpoin
     if morph_scores:
         best_tau = max(fixed_taus, key=lambda tau: fixed_scores[tau].summary()["f1"])
         results["pixdiff-morph"] = {**morph_scores[best_tau].summary(), "tau": best_tau}
-        if save_masks:  # second pass only for the chosen τ
+        if masks_dir is not None:  # second pass only for the chosen τ
             for pair in pairs:
                 edited = load_rgb(pair.edited)
                 diff = pixdiff.difference_map(match_size(load_rgb(pair.source), edited, pair.id), edited)
-                save_mask(out / "pixdiff-morph" / f"{pair.id}.png", pixdiff.morph(pixdiff.fixed(diff, best_tau)))
-    results = {m: results[m] for m in methods}
+                save_mask(masks_dir / "pixdiff-morph" / f"{pair.id}.png", pixdiff.morph(pixdiff.fixed(diff, best_tau)))
+    return {m: results[m] for m in methods}
+
+
+def dataset_manifests(items: list[str] | str) -> dict[str, Path]:
+    """`--pairs` values → {dataset name: manifest}. An item is a manifest path (named after its
+    folder), NAME=MANIFEST, or a registered dataset name (its folder's pairs.jsonl)."""
+    from imdl_sigma.data.registry import resolve_dataset
+
+    manifests = {}
+    for item in [items] if isinstance(items, str) else items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            path, name = item, None
+        resolved = resolve_dataset(path)
+        if resolved.is_dir():
+            resolved = resolved / "pairs.jsonl"
+        manifests[name or resolved.parent.name] = resolved
+    return manifests
+
+
+def average_rows(per_dataset: dict[str, dict]) -> dict:
+    """The paper's Avg column: the mean of the per-dataset scores (each dataset weighs the same)."""
+    methods = next(iter(per_dataset.values())).keys()
+    average = {}
+    for method in methods:
+        rows = [per_dataset[d][method] for d in per_dataset]
+        average[method] = {"f1": float(np.mean([r["f1"] for r in rows])), "iou": float(np.mean([r["iou"] for r in rows])),
+                           "n": sum(r["n"] for r in rows), "empty_gt": sum(r["empty_gt"] for r in rows)}
+        if len(per_dataset) > 1:
+            average[method]["per_dataset"] = {d: per_dataset[d][method] for d in per_dataset}
+    return average
+
+
+def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: str, checkpoint: str | None = None,
+                    save_masks: bool = False, taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8,
+                    progress: bool = True) -> dict:
+    """Table 1 over one or more datasets: masks.json holds {method: row} (the average over datasets,
+    with `per_dataset` rows when there are several), masks.md the paper's layout."""
+    manifests = dataset_manifests(pairs_paths)
+    methods = expand_methods(methods, taus)
+    annotator = load_annotator(methods, checkpoint)
+    out = Path(out_dir)
+    per_dataset = {}
+    for dataset, manifest in manifests.items():
+        pairs = [p for p in read_manifest(manifest) if p.mask is not None]
+        if not pairs:
+            raise BadInputError(f"{manifest} has no pair with a ground-truth mask")
+        masks_dir = (out / dataset if len(manifests) > 1 else out) if save_masks else None
+        per_dataset[dataset] = score_pairs(pairs, methods, annotator, masks_dir, taus, batch_size, progress,
+                                           desc=f"bench masks [{dataset}]")
+    results = average_rows(per_dataset)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "masks.json", json.dumps(results, indent=2).encode())
-    atomic_write_bytes(out / "masks.md", markdown_table(results, Path(pairs_path).parent.name).encode())
+    atomic_write_bytes(out / "masks.md", markdown_table(per_dataset).encode())
     return results
 
 
-def markdown_table(results: dict, dataset: str) -> str:
-    lines = [f"| Method | {dataset} F1 | {dataset} IoU | n | empty GT |", "|---|---|---|---|---|"]
-    for method, row in results.items():
-        label = method + (f" (τ={row['tau']:g})" if "tau" in row else "")
-        lines.append(f"| {label} | {row['f1']:.2f} | {row['iou']:.2f} | {row['n']} | {row['empty_gt']} |")
+METHOD_LABELS = {"pixdiff-morph": "PixDiff-Fixed-morph", "pixdiff-otsu": "PixDiff-Otsu", "sigma": "SIGMA"}
+
+
+def method_label(method: str, row: dict) -> str:
+    if method.startswith("pixdiff-fixed@"):
+        return f"PixDiff-Fixed({float(method.split('@')[1]):.2f})"
+    label = METHOD_LABELS.get(method, method)
+    return label + (f" (τ = {row['tau']:.2f})" if "tau" in row else "")
+
+
+def markdown_table(per_dataset: dict[str, dict]) -> str:
+    """Table 1 layout: a row per method; F1 and IoU per dataset, then the average (several datasets)."""
+    datasets = list(per_dataset)
+    several = len(datasets) > 1
+    columns = [f"{d} F1 | {d} IoU" for d in datasets] + (["Avg F1 | Avg IoU"] if several else [])
+    lines = ["| Method | " + " | ".join(columns) + " | n | empty GT |",
+             "|---|" + "---|---|" * len(columns) + "---|---|"]
+    average = average_rows(per_dataset)
+    for method in per_dataset[datasets[0]]:
+        rows = [per_dataset[d][method] for d in datasets] + ([average[method]] if several else [])
+        cells = " | ".join(f"{r['f1']:.2f} | {r['iou']:.2f}" for r in rows)
+        label = method_label(method, per_dataset[datasets[0]][method] if not several else {})
+        lines.append(f"| {label} | {cells} | {average[method]['n']} | {average[method]['empty_gt']} |")
     return "\n".join(lines) + "\n"

@@ -241,6 +241,18 @@ def cmd_bench(args) -> int:
 
         print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit), indent=2))
         return 0
+    if args.bench == "robustness":
+        from benchmarks.robustness import RobustnessConfig, run_robustness
+
+        levels = {kind: tuple(float(v) for v in getattr(args, kind).split(",")) for kind in ("jpeg", "noise", "blur")
+                  if getattr(args, kind)}
+        rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoint=args.checkpoint,
+                              config=RobustnessConfig(levels=levels, apply_to=args.apply_to),
+                              batch_size=args.batch_size)
+        for row in rows:
+            print(f"{row['kind']:6s} {str(row['level']):6s} {row['method']:20s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}")
+        print(Path(args.out) / "robustness.png")
+        return 0
     raise NotAvailable(f"`benco bench {args.bench}` has not landed yet in this version of imdl-sigma")
 
 
@@ -344,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="paper tables: masks, robustness, detectors, speed")
     bench_sub = bench.add_subparsers(dest="bench", metavar="TABLE", required=True)
     masks = bench_sub.add_parser("masks", help="Table 1: mask quality of SIGMA and the baselines")
-    masks.add_argument("--pairs", required=True, help="pairs manifest with ground-truth masks")
+    masks.add_argument("--pairs", action="append", required=True,
+                       help="pairs manifest with ground-truth masks, NAME=MANIFEST, or a registered dataset name; "
+                            "repeat for the Table 1 columns (cocoglide, autosplice, magicbrush, deal300k, opensdi)")
     masks.add_argument("--methods", default="pixdiff-fixed,pixdiff-morph,pixdiff-otsu,sigma",
                        help="comma-separated: pixdiff-fixed[@TAU], pixdiff-morph, pixdiff-otsu, sigma")
     masks.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
@@ -356,8 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
     speed.add_argument("--batch-size", type=int, default=8)
     speed.add_argument("--limit", type=int, default=96, help="pairs to time")
-    for table in ("robustness", "detectors"):
-        bench_sub.add_parser(table, help=f"({table}: not landed yet)")
+    robust = bench_sub.add_parser("robustness", help="Fig. 4: F1 under JPEG, noise and blur (CSV + PNG)")
+    robust.add_argument("--pairs", required=True, help="pairs manifest with ground-truth masks")
+    robust.add_argument("--methods", default="pixdiff-fixed@0.1,pixdiff-morph,pixdiff-otsu,sigma")
+    robust.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    robust.add_argument("--out", required=True)
+    robust.add_argument("--jpeg", default="90,70,50", help="JPEG qualities ('' to skip)")
+    robust.add_argument("--noise", default="0.01,0.03,0.05", help="Gaussian noise σ, images in [0,1]")
+    robust.add_argument("--blur", default="1,2,3", help="Gaussian blur σ in pixels")
+    robust.add_argument("--apply-to", default="edited", choices=("edited", "both"))
+    robust.add_argument("--batch-size", type=int, default=8)
+    bench_sub.add_parser("detectors", help="(Table 2: not landed yet)")
     bench.set_defaults(func=cmd_bench)
     parse = sub.add_parser("parse", help="parse an editing instruction into (original, edited, action)")
     parse.add_argument("instruction", nargs="+", help="one or more instructions; one JSON object per line out")

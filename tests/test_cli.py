@@ -86,6 +86,25 @@ def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
     assert (out / "masks.md").read_text().startswith("| Method |")
 
 
+def test_bench_masks_table1_layout_over_datasets(synth_pairs, tmp_path):
+    from imdl_sigma.data.manifest import read_manifest, write_manifest
+
+    half = tmp_path / "half" / "pairs.jsonl"
+    half.parent.mkdir()
+    write_manifest(half, read_manifest(synth_pairs)[:6])
+    out = tmp_path / "bench"
+    assert main(["bench", "masks", "--pairs", f"full={synth_pairs}", "--pairs", f"half={half}",
+                 "--methods", "pixdiff-fixed@0.1,pixdiff-otsu", "--out", str(out)]) == 0
+    results = json.loads((out / "masks.json").read_text())
+    row = results["pixdiff-fixed@0.1"]
+    per = row["per_dataset"]
+    assert per["full"]["n"] == 12 and per["half"]["n"] == 6 and row["n"] == 18
+    assert abs(row["f1"] - (per["full"]["f1"] + per["half"]["f1"]) / 2) < 1e-9  # the paper's Avg column
+    header, _, first = (out / "masks.md").read_text().splitlines()[:3]
+    assert header.startswith("| Method | full F1 | full IoU | half F1 | half IoU | Avg F1 | Avg IoU |")
+    assert first.startswith("| PixDiff-Fixed(0.10) |")
+
+
 def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
@@ -98,3 +117,18 @@ def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["pairs_per_s_per_stage"]) == {"decode", "parse", "backbone", "head", "write"}
     assert report["pairs"] == 4 and report["pairs_per_s_end_to_end"] > 0
+
+
+def test_bench_robustness_writes_csv_and_plot(synth_pairs, tmp_path):
+    import csv
+
+    out = tmp_path / "robust"
+    assert main(["bench", "robustness", "--pairs", str(synth_pairs), "--methods", "pixdiff-fixed@0.1,pixdiff-otsu",
+                 "--out", str(out), "--jpeg", "50", "--noise", "0.05", "--blur", "2"]) == 0
+    rows = list(csv.DictReader((out / "robustness.csv").open()))
+    assert {(r["kind"], r["level"]) for r in rows} == {("jpeg", "clean"), ("jpeg", "50.0"), ("noise", "clean"),
+                                                      ("noise", "0.05"), ("blur", "clean"), ("blur", "2.0")}
+    clean = {r["method"]: float(r["f1"]) for r in rows if r["kind"] == "noise" and r["level"] == "clean"}
+    noisy = {r["method"]: float(r["f1"]) for r in rows if r["kind"] == "noise" and r["level"] == "0.05"}
+    assert noisy["pixdiff-fixed@0.1"] < clean["pixdiff-fixed@0.1"]  # noise hurts raw pixel differencing
+    assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
