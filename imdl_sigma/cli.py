@@ -18,10 +18,6 @@ from .errors import SigmaError
 UPSTREAM_COMMANDS = ("init", "env")
 
 
-class NotAvailable(SigmaError):
-    """A subcommand whose implementation has not landed yet."""
-
-
 def _json_value(text: str):
     try:
         return json.loads(text)
@@ -145,6 +141,39 @@ def cmd_train(args) -> int:
     return 0
 
 
+def finetune_config(args):
+    from dataclasses import fields
+
+    from downstream.finetune import FinetuneConfig
+
+    known = {f.name for f in fields(FinetuneConfig)}
+    return FinetuneConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+
+
+def cmd_finetune(args) -> int:
+    from downstream.finetune import finetune
+    from downstream.table2 import test_sets
+
+    results = finetune(args.model, args.data, test_sets(args.test_data or []), args.out, finetune_config(args),
+                       weights=parse_pairs(args.weights, "--weights"), random_init=args.random_init,
+                       resume=args.resume)
+    for name, row in results["tests"].items():
+        print(f"{name:16s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}  (n={row['n']})")
+    print(Path(args.out) / "results.json")
+    return 0
+
+
+def detector_weights(items: list[str] | None) -> dict[str, dict]:
+    """`--weights MODEL.ROLE=FILE` → {model: {role: file}}."""
+    weights: dict[str, dict] = {}
+    for key, path in parse_pairs(items, "--weights").items():
+        model, dot, role = key.partition(".")
+        if not dot:
+            raise SigmaError(f"--weights expects MODEL.ROLE=FILE (e.g. trufor.noiseprint=np++.pth), got '{key}'")
+        weights.setdefault(model, {})[role] = path
+    return weights
+
+
 def cmd_parse(args) -> int:
     from .grounding.cache import ParseCache, parse_many
 
@@ -241,6 +270,13 @@ def cmd_bench(args) -> int:
 
         print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit), indent=2))
         return 0
+    if args.bench == "detectors":
+        from downstream.table2 import run_table2, test_sets
+
+        run_table2(args.models.split(","), args.train, test_sets(args.tests.split(",")), args.out,
+                   finetune_config(args), weights=detector_weights(args.weights), random_init=args.random_init)
+        print((Path(args.out) / "table2.md").read_text(), end="")
+        return 0
     if args.bench == "robustness":
         from benchmarks.robustness import RobustnessConfig, run_robustness
 
@@ -253,14 +289,7 @@ def cmd_bench(args) -> int:
             print(f"{row['kind']:6s} {str(row['level']):6s} {row['method']:20s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}")
         print(Path(args.out) / "robustness.png")
         return 0
-    raise NotAvailable(f"`benco bench {args.bench}` has not landed yet in this version of imdl-sigma")
-
-
-def not_landed(what: str):
-    def handler(args) -> int:
-        raise NotAvailable(f"`benco {what}` has not landed yet in this version of imdl-sigma")
-
-    return handler
+    raise SigmaError(f"unknown table '{args.bench}'")
 
 
 # ---- parser -----------------------------------------------------------------------------
@@ -351,8 +380,19 @@ def build_parser() -> argparse.ArgumentParser:
     ground.add_argument("--device", default="cpu")
     add_grounding_flags(ground)
     ground.set_defaults(func=cmd_ground)
-    finetune = sub.add_parser("finetune", help="fine-tune an IML detector on a SIGMA-annotated dataset (not landed yet)")
-    finetune.set_defaults(func=not_landed("finetune"))
+    finetune = sub.add_parser("finetune", help="fine-tune an IMDL-BenCo detector on a (SIGMA-annotated) dataset")
+    finetune.add_argument("--model", required=True, help="cat_net, mvss_net, iml_vit, pscc_net, trufor or mtcl")
+    finetune.add_argument("--data", required=True, help="training set: a registered name (sigma_1m), a dataset.json, "
+                          "a ManiDataset folder or a pairs manifest")
+    finetune.add_argument("--test-data", action="append", metavar="NAME[=PATH]",
+                          help="test set (repeatable): registered name, or NAME=dataset.json/folder/pairs.jsonl")
+    finetune.add_argument("--out", required=True)
+    finetune.add_argument("--weights", action="append", metavar="ROLE=FILE",
+                          help="public weights, e.g. noiseprint=np++.pth (the error names what a model needs)")
+    finetune.add_argument("--random-init", action="store_true", help="train from random weights (no files needed)")
+    finetune.add_argument("--resume", help="checkpoint-last.pth of an interrupted run")
+    add_finetune_flags(finetune)
+    finetune.set_defaults(func=cmd_finetune)
     bench = sub.add_parser("bench", help="paper tables: masks, robustness, detectors, speed")
     bench_sub = bench.add_subparsers(dest="bench", metavar="TABLE", required=True)
     masks = bench_sub.add_parser("masks", help="Table 1: mask quality of SIGMA and the baselines")
@@ -380,7 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--blur", default="1,2,3", help="Gaussian blur σ in pixels")
     robust.add_argument("--apply-to", default="edited", choices=("edited", "both"))
     robust.add_argument("--batch-size", type=int, default=8)
-    bench_sub.add_parser("detectors", help="(Table 2: not landed yet)")
+    detectors = bench_sub.add_parser("detectors", help="Table 2: detectors with public weights vs fine-tuned on SIGMA data")
+    detectors.add_argument("--models", default="cat_net,mvss_net,iml_vit,pscc_net,trufor,mtcl")
+    detectors.add_argument("--train", default="sigma_1m", help="training set (registered name or path)")
+    detectors.add_argument("--tests", default="autosplice,cocoglide,deal300k,magicbrush,opensdi",
+                           help="comma-separated test sets: registered names or NAME=PATH")
+    detectors.add_argument("--out", required=True)
+    detectors.add_argument("--weights", action="append", metavar="MODEL.ROLE=FILE",
+                           help="public weights per detector, e.g. trufor.noiseprint=np++.pth")
+    detectors.add_argument("--random-init", action="store_true", help="random weights (protocol smoke runs)")
+    add_finetune_flags(detectors)
     bench.set_defaults(func=cmd_bench)
     parse = sub.add_parser("parse", help="parse an editing instruction into (original, edited, action)")
     parse.add_argument("instruction", nargs="+", help="one or more instructions; one JSON object per line out")
@@ -426,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "instead of resampling")
     synth.set_defaults(func=cmd_synth)
     return parser
+
+
+def add_finetune_flags(parser: argparse.ArgumentParser) -> None:
+    for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("min-lr", float),
+                       ("weight-decay", float), ("warmup-epochs", int), ("accum-iter", int), ("image-size", int),
+                       ("edge-mask-width", int), ("num-workers", int), ("seed", int)):
+        parser.add_argument(f"--{name}", type=kind, help="default: downstream.finetune.FinetuneConfig")
 
 
 def delegate_upstream(argv: list[str]) -> int:

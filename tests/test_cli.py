@@ -59,6 +59,10 @@ def test_parse_prints_one_json_object(capsys):
     (["train", "--stage", "2", "--pairs", "P", "--out", "OUT", "--config", "tiny", "--vae", "/nonexistent"],
      "needs unlabeled editing pairs"),
     (["train", "--pairs", "P", "--out", "OUT", "--config", "standin", "--cache-features", "C"], "frozen backbone"),
+    (["finetune", "--model", "nosuch", "--data", "D", "--out", "OUT"], "unknown detector 'nosuch'"),
+    (["finetune", "--model", "trufor", "--data", "D", "--out", "OUT"], "--weights noiseprint=FILE"),
+    (["finetune", "--model", "mvss_net", "--data", "D", "--out", "OUT", "--weights", "resnet50=/none.pth"],
+     "weight file for 'resnet50' not found"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
