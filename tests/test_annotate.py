@@ -29,11 +29,8 @@ def _dataset_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("IMDL_SIGMA_DATASETS", str(tmp_path / "datasets.json"))
 
 
-KEEP_ALL = AnnotateConfig(batch_size=4, filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10))
-
-
-def test_killed_run_resumes_to_exactly_one_output_per_pair(synth_pairs, tiny_checkpoint, tmp_path, monkeypatch):
-    out = tmp_path / "ann"
+def killed_on_second_batch(monkeypatch):
+    """Make the job die (as if killed) on its second batch; returns the real method to restore."""
     calls = {"n": 0}
     original = annotate_module.AnnotationJob.annotate_batch
 
@@ -44,6 +41,15 @@ def test_killed_run_resumes_to_exactly_one_output_per_pair(synth_pairs, tiny_che
         return original(self, batch, errors)
 
     monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", dies_on_second_batch)
+    return original
+
+
+KEEP_ALL = AnnotateConfig(batch_size=4, filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10))
+
+
+def test_killed_run_resumes_to_exactly_one_output_per_pair(synth_pairs, tiny_checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "ann"
+    original = killed_on_second_batch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         annotate([str(synth_pairs)], str(out), checkpoint=str(tiny_checkpoint), config=KEEP_ALL, progress=False)
     monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", original)
@@ -174,16 +180,7 @@ def test_annotate_streams_a_parquet_corpus_and_resumes(synth_pairs, tiny_checkpo
     pq.write_table(pa.Table.from_pylist(rows[:4]), shards / "train-00000.parquet", row_group_size=2)
     pq.write_table(pa.Table.from_pylist(rows[4:]), shards / "train-00001.parquet", row_group_size=2)
     out = tmp_path / "ann"
-    calls = {"n": 0}
-    original = annotate_module.AnnotationJob.annotate_batch
-
-    def dies_on_second_batch(self, batch, errors):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, batch, errors)
-
-    monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", dies_on_second_batch)
+    original = killed_on_second_batch(monkeypatch)
     config = AnnotateConfig(batch_size=4, filters=KEEP_ALL.filters)
     with pytest.raises(KeyboardInterrupt):
         annotate([], str(out), corpora={"anyedit": str(tmp_path / "anyedit")}, checkpoint=str(tiny_checkpoint),
