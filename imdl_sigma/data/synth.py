@@ -3,7 +3,8 @@
 Each pair: a real photo (source), the same photo with one object-like region edited
 (removed by inpainting, recoloured, re-textured, replaced by another photo's content, or a
 pasted object added), then a diffusion-like perturbation of the *whole* edited image
-(resampling, tone shift, noise, JPEG; optionally a VAE roundtrip). A share of pairs has no
+(a sub-pixel shift of image and mask, resampling or a VAE roundtrip, blur, tone shift, noise,
+JPEG). A share of pairs has no
 edit at all and an empty mask. Pair i depends only on (seed, i), so generation is
 deterministic, parallel and resumable.
 """
