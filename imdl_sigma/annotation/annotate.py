@@ -71,8 +71,12 @@ def read_records(folder: Path) -> dict[str, dict]:
     return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
 
 
+def corpus_key(corpus: str | None, pair_id: str) -> str:
+    return f"{corpus or ''}/{pair_id}"
+
+
 def pair_key(pair: Pair) -> str:
-    return f"{pair.corpus or ''}/{pair.id}"
+    return corpus_key(pair.corpus, pair.id)
 
 
 def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
@@ -88,8 +92,16 @@ def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
     return pairs
 
 
-def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int, errors_path: Path,
-                 done: set[str]) -> Iterator[Pair]:
+@dataclass
+class Unreadable:
+    """A streamed pair that could not be read; the job logs it to its errors file."""
+
+    key: str
+    error: str
+
+
+def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int,
+                 done: set[str]) -> Iterator[Pair | Unreadable]:
     """Pairs streamed from corpora as published ({name: root}); this rank's part only.
 
     Images held as bytes are written once under OUT/inputs/<corpus>/ (the dataset must point at
@@ -100,13 +112,13 @@ def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int, erro
 
     for name, root in corpora.items():
         for sample in open_corpus(name, root, part=(rank, world)):
-            if f"{sample.corpus}/{sample.id}" in done:
+            key = corpus_key(sample.corpus, sample.id)
+            if key in done:
                 continue
             try:
                 yield materialize(sample, out / "inputs" / name)
             except BadInputError as err:
-                with errors_path.open("a", encoding="utf-8") as errors:
-                    errors.write(json.dumps({"key": f"{sample.corpus}/{sample.id}", "error": str(err)}) + "\n")
+                yield Unreadable(key, str(err))
 
 
 def mask_name(pair: Pair) -> str:
@@ -125,15 +137,20 @@ class AnnotationJob:
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
 
-    def run(self, pairs: Iterable[Pair], resume: bool, progress: bool = True, total: int | None = None) -> dict:
-        """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping finished ones."""
-        from tqdm import tqdm
-
+    def finished(self, resume: bool) -> set[str]:
+        """Keys of the pairs already annotated (any rank); refuses a non-empty --out without --resume."""
         self.records_dir.mkdir(parents=True, exist_ok=True)
-        done = read_records(self.records_dir)
+        done = set(read_records(self.records_dir))
         if done and not resume:
             raise BadInputError(f"{self.out} already holds annotations; pass --resume to continue "
                                 "or choose another --out")
+        return done
+
+    def run(self, pairs: Iterable[Pair | Unreadable], done: set[str], progress: bool = True,
+            total: int | None = None) -> dict:
+        """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping the `done` keys."""
+        from tqdm import tqdm
+
         bar = tqdm(total=total, desc=f"annotate[{self.rank}]", unit="pair", disable=not progress)
         started, annotated, skipped = time.time(), 0, 0
         with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
@@ -150,6 +167,10 @@ class AnnotationJob:
 
             batch = []
             for pair in pairs:
+                if isinstance(pair, Unreadable):
+                    errors.write(json.dumps({"key": pair.key, "error": pair.error}) + "\n")
+                    bar.update()
+                    continue
                 if pair_key(pair) in done:
                     skipped += 1
                     bar.update()
@@ -286,12 +307,12 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
                 "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
     atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
     mine = [p for i, p in enumerate(pairs) if i % world == rank]
-    stream: Iterable[Pair] = mine
-    if corpora:
-        done = set(read_records(out / "records"))
-        stream = chain(mine, corpus_pairs(corpora, out, rank, world, out / f"errors_rank{rank}.jsonl", done))
     job = AnnotationJob(annotator, out, config, llm, rank, world, cache)
-    timing = job.run(stream, resume, progress, total=None if corpora else len(mine))
+    done = job.finished(resume)
+    stream: Iterable[Pair | Unreadable] = mine
+    if corpora:
+        stream = chain(mine, corpus_pairs(corpora, out, rank, world, done))
+    timing = job.run(stream, done, progress, total=None if corpora else len(mine))
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:

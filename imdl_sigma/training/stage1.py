@@ -18,7 +18,7 @@ from ..errors import BadInputError
 from .feature_cache import FeatureCache
 from .loop import StepResult, TrainConfig, TrainRun
 
-__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "model_inputs"]
+__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "model_inputs", "validation_loader"]
 
 
 def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) -> dict:
@@ -42,6 +42,14 @@ def pair_loader(pairs, sigma_config: SigmaConfig, config: TrainConfig, world: in
                         num_workers=config.num_workers, drop_last=len(dataset) > config.batch_size,
                         persistent_workers=config.num_workers > 0)
     return loader, sampler
+
+
+def validation_loader(val_pairs: str | None, sigma_config: SigmaConfig, config: TrainConfig, data_args: dict):
+    """The pairs scored after every epoch (no augmentation), or None."""
+    if not val_pairs:
+        return None
+    dataset = SigmaPairDataset(val_pairs, sigma_config.backbone.image_size, train=False, **data_args)
+    return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
 
 
 def epoch_batches(loader, sampler):
@@ -83,10 +91,7 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
     feature_cache = FeatureCache(cache_features, run.model.net) if cache_features else None
     loader, sampler = pair_loader(labeled_pairs(train_pairs), sigma_config, config, run.world,
                                   augment=feature_cache is None, data_args=data_args)
-    val_loader = None
-    if val_pairs:
-        val_set = SigmaPairDataset(val_pairs, sigma_config.backbone.image_size, train=False, **data_args)
-        val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.num_workers)
+    val_loader = validation_loader(val_pairs, sigma_config, config, data_args)
     if init:
         run.load_weights(init)
     if resume:

@@ -27,7 +27,7 @@ from ..data.manifest import read_manifest
 from ..errors import BadInputError
 from .loop import StepResult, TrainConfig, TrainRun
 from .losses import calibration_loss, disentanglement_loss, pseudo_label_loss, segmentation_loss
-from .stage1 import dataset_args, labeled_pairs, pair_loader
+from .stage1 import dataset_args, labeled_pairs, pair_loader, validation_loader
 
 
 @dataclass
@@ -107,14 +107,7 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
         if "teacher" in state:
             teacher.model.load_state_dict(state["teacher"])
     mean, std = normalizer(sigma_config, run.device)
-    val_loader = None
-    if val_pairs:
-        from torch.utils.data import DataLoader
-
-        from ..data.datasets import SigmaPairDataset
-
-        val_loader = DataLoader(SigmaPairDataset(val_pairs, sigma_config.backbone.image_size, **data_args),
-                                batch_size=config.batch_size, num_workers=config.num_workers)
+    val_loader = validation_loader(val_pairs, sigma_config, config, data_args)
 
     def epoch_batches(epoch: int):
         for sampler in (labeled_sampler, unlabeled_sampler):
