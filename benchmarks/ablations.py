@@ -41,7 +41,7 @@ def train_and_score(name: str, overrides: dict, args, train_config: TrainConfig,
     if not last.is_file():  # a finished variant is not retrained on a rerun
         train_stage1(args.train, str(run), config, train_config, intent_cache=args.intent_cache)
     annotator = Annotator.from_checkpoint(str(last))
-    scores = score_pairs(test_pairs, ["sigma"], annotator, desc=name)["sigma"]
+    scores = score_pairs(test_pairs, ["sigma"], {"sigma": annotator}, desc=name)["sigma"]
     return {"variant": name, "overrides": overrides, **scores}
 
 

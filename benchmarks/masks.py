@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdl_sigma.baselines import pixdiff
+from imdl_sigma.baselines import LEARNED_BASELINES, pixdiff
 from imdl_sigma.data.datasets import match_size
 from imdl_sigma.data.images import atomic_write_bytes, load_mask, load_rgb, save_mask
 from imdl_sigma.data.manifest import read_manifest
@@ -22,6 +22,8 @@ from imdl_sigma.errors import BadInputError
 from imdl_sigma.metrics import ScoreAccumulator
 
 PIXDIFF_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu")
+# Methods that need a trained checkpoint: SIGMA and the learned change-detection baselines.
+LEARNED_METHODS = ("sigma",) + tuple(name for name, spec in LEARNED_BASELINES.items() if spec.scored)
 
 
 def expand_methods(methods: list[str], taus: tuple) -> list[str]:
@@ -30,27 +32,39 @@ def expand_methods(methods: list[str], taus: tuple) -> list[str]:
     for method in methods:
         if method == "pixdiff-fixed":
             expanded += [f"pixdiff-fixed@{tau:g}" for tau in taus]
-        elif method.startswith("pixdiff-fixed@") or method in PIXDIFF_METHODS or method == "sigma":
+        elif method.startswith("pixdiff-fixed@") or method in PIXDIFF_METHODS or method in LEARNED_METHODS:
             expanded.append(method)
         else:
             raise BadInputError(f"unknown method '{method}'; known: pixdiff-fixed[@TAU], pixdiff-morph, "
-                                "pixdiff-otsu, sigma")
+                                f"pixdiff-otsu, {', '.join(LEARNED_METHODS)}")
     return expanded
 
 
-def load_annotator(methods: list[str], checkpoint: str | None):
-    if "sigma" not in methods:
-        return None
+def load_predictors(methods: list[str], checkpoints: dict[str, str | None]) -> dict:
+    """{learned method: predictor with `predict_proba_batch` and `config.mask_threshold`}.
+    `checkpoints`: method → checkpoint path (SIGMA's defaults to the bundled one)."""
     from imdl_sigma.annotation.annotator import Annotator
+    from imdl_sigma.baselines.change_model import ChangePredictor
 
-    return Annotator.from_checkpoint(checkpoint)
+    predictors = {}
+    for method in (m for m in methods if m in LEARNED_METHODS):
+        path = checkpoints.get(method)
+        if method == "sigma":
+            predictors[method] = Annotator.from_checkpoint(path)
+        elif not path:
+            raise BadInputError(f"method {method} needs its trained checkpoint: --{method}-checkpoint CKPT "
+                                f"(train one with `benco train --model {method} ...`)")
+        else:
+            predictors[method] = ChangePredictor.from_checkpoint(path, LEARNED_BASELINES[method].architecture)
+    return predictors
 
 
-def score_pairs(pairs: list, methods: list[str], annotator=None, masks_dir: Path | None = None,
+def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None, masks_dir: Path | None = None,
                 taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8, progress: bool = True,
                 desc: str = "bench masks") -> dict:
-    """{method: {"f1", "iou", "n", "empty_gt"}} on pairs with ground truth; methods already expanded.
-    With `masks_dir`, predicted masks are written to masks_dir/<method>/<id>.png."""
+    """{method: {"f1", "iou", "n", "empty_gt"}} on pairs with ground truth; methods already expanded,
+    `predictors` from `load_predictors` for the learned ones. With `masks_dir`, predicted masks are
+    written to masks_dir/<method>/<id>.png."""
     from tqdm import tqdm
 
     fixed_taus = sorted({float(m.split("@")[1]) for m in methods if m.startswith("pixdiff-fixed@")}
@@ -77,7 +91,8 @@ def score_pairs(pairs: list, methods: list[str], annotator=None, masks_dir: Path
                 raise BadInputError(f"pair {pair.id}: mask {truth.shape} and edited image "
                                     f"{edited.shape[:2]} differ in size")
             truths.append(truth)
-        sigma_probs = annotator.predict_proba_batch(sources, editeds) if annotator else None
+        learned_probs = {method: predictor.predict_proba_batch(sources, editeds)
+                         for method, predictor in (predictors or {}).items()}
         for i, (pair, source, edited, truth) in enumerate(zip(chunk, sources, editeds, truths)):
             diff = pixdiff.difference_map(source, edited)
             for tau in fixed_taus:
@@ -90,8 +105,8 @@ def score_pairs(pairs: list, methods: list[str], annotator=None, masks_dir: Path
                     morph_scores[tau].add(pixdiff.morph(mask), truth)
             if "pixdiff-otsu" in scores:
                 record("pixdiff-otsu", pair.id, pixdiff.otsu(diff), truth, scores["pixdiff-otsu"])
-            if sigma_probs is not None:
-                record("sigma", pair.id, sigma_probs[i] > annotator.config.mask_threshold, truth, scores["sigma"])
+            for method, probs in learned_probs.items():
+                record(method, pair.id, probs[i] > predictors[method].config.mask_threshold, truth, scores[method])
         bar.update(len(chunk))
     bar.close()
 
@@ -137,14 +152,16 @@ def average_rows(per_dataset: dict[str, dict]) -> dict:
     return average
 
 
-def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: str, checkpoint: str | None = None,
+def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: str,
+                    checkpoints: dict[str, str | None] | None = None,
                     save_masks: bool = False, taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8,
                     progress: bool = True) -> dict:
     """Table 1 over one or more datasets: masks.json holds {method: row} (the average over datasets,
-    with `per_dataset` rows when there are several), masks.md the paper's layout."""
+    with `per_dataset` rows when there are several), masks.md the paper's layout. `checkpoints`:
+    learned method → checkpoint (SIGMA's defaults to the bundled one)."""
     manifests = dataset_manifests(pairs_paths)
     methods = expand_methods(methods, taus)
-    annotator = load_annotator(methods, checkpoint)
+    predictors = load_predictors(methods, checkpoints or {})
     out = Path(out_dir)
     per_dataset = {}
     for dataset, manifest in manifests.items():
@@ -152,7 +169,7 @@ def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: s
         if not pairs:
             raise BadInputError(f"{manifest} has no pair with a ground-truth mask")
         masks_dir = (out / dataset if len(manifests) > 1 else out) if save_masks else None
-        per_dataset[dataset] = score_pairs(pairs, methods, annotator, masks_dir, taus, batch_size, progress,
+        per_dataset[dataset] = score_pairs(pairs, methods, predictors, masks_dir, taus, batch_size, progress,
                                            desc=f"bench masks [{dataset}]")
     results = average_rows(per_dataset)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +178,8 @@ def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: s
     return results
 
 
-METHOD_LABELS = {"pixdiff-morph": "PixDiff-Fixed-morph", "pixdiff-otsu": "PixDiff-Otsu", "sigma": "SIGMA"}
+METHOD_LABELS = {"pixdiff-morph": "PixDiff-Fixed-morph", "pixdiff-otsu": "PixDiff-Otsu", "sigma": "SIGMA",
+                 "ddpm-cd": "DDPM-CD", "meta-cd": "Meta-CD"}
 
 
 def method_label(method: str, row: dict) -> str:

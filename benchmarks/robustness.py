@@ -25,7 +25,7 @@ from imdl_sigma.data.images import atomic_write_bytes, load_rgb, save_png
 from imdl_sigma.data.manifest import Pair, read_manifest
 from imdl_sigma.errors import BadInputError
 
-from .masks import expand_methods, load_annotator, method_label, score_pairs
+from .masks import expand_methods, load_predictors, method_label, score_pairs
 
 APPLY_TO = ("edited", "both")
 
@@ -71,7 +71,7 @@ def perturbed_pairs(pairs: list[Pair], kind: str, level: float, folder: Path, co
     return out
 
 
-def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoint: str | None = None,
+def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoints: dict[str, str | None] | None = None,
                    config: RobustnessConfig | None = None, batch_size: int = 8, progress: bool = True) -> list[dict]:
     config = config or RobustnessConfig()
     if config.apply_to not in APPLY_TO:
@@ -80,7 +80,7 @@ def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoint
     if not pairs:
         raise BadInputError(f"{pairs_path} has no pair with a ground-truth mask")
     methods = expand_methods(methods, (0.02, 0.05, 0.10, 0.15, 0.20))
-    annotator = load_annotator(methods, checkpoint)
+    predictors = load_predictors(methods, checkpoints or {})
     out = Path(out_dir)
     rows = []
 
@@ -89,12 +89,12 @@ def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoint
             rows.append({"kind": kind, "level": level, "method": method, "f1": round(row["f1"], 3),
                          "iou": round(row["iou"], 3), "n": row["n"]})
 
-    clean = score_pairs(pairs, methods, annotator, batch_size=batch_size, progress=progress, desc="clean")
+    clean = score_pairs(pairs, methods, predictors, batch_size=batch_size, progress=progress, desc="clean")
     for kind, levels in config.levels.items():
         add_rows(kind, "clean", clean)
         for level in levels:
             degraded = perturbed_pairs(pairs, kind, level, out / "perturbed" / f"{kind}_{level:g}", config)
-            scored = score_pairs(degraded, methods, annotator, batch_size=batch_size, progress=progress,
+            scored = score_pairs(degraded, methods, predictors, batch_size=batch_size, progress=progress,
                                  desc=f"{kind} {level:g}")
             add_rows(kind, level, scored)
     write_outputs(out, rows, config)

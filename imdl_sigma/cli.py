@@ -97,12 +97,18 @@ def cmd_train(args) -> int:
 
     from .training.loop import TrainConfig
 
-    if args.model.lower() != "sigma":
-        raise SigmaError(f"benco train trains the annotator: --model sigma (got '{args.model}'); "
-                         "detectors are trained with `benco finetune`")
-    sigma_config = resolve_sigma_config(args.config, args.set, args.backbone_weights)
+    from .baselines import LEARNED_BASELINES
+
+    model = args.model.lower()
+    if model != "sigma" and model not in LEARNED_BASELINES:
+        raise SigmaError(f"benco train trains the annotator (--model sigma) or a learned baseline "
+                         f"({', '.join(LEARNED_BASELINES)}); got '{args.model}'. Detectors are trained with "
+                         "`benco finetune`")
     known = {f.name for f in fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+    if model in LEARNED_BASELINES:
+        return train_learned_baseline(model, args, train_config)
+    sigma_config = resolve_sigma_config(args.config or "base", args.set, args.backbone_weights)
     grounding = grounding_config(args, required=False)
     grounder = None
     if grounding is not None:
@@ -138,6 +144,21 @@ def cmd_train(args) -> int:
         last = train_stage2(args.pairs, args.unlabeled_pairs, args.out, sigma_config, train_config, stage2, vae,
                             **common)
     print(last)
+    return 0
+
+
+def train_learned_baseline(name: str, args, train_config) -> int:
+    from .baselines.train import resolve_baseline_config, train_baseline
+
+    if args.stage != 1 or args.cache_features or args.intent_cache or args.unlabeled_pairs:
+        raise SigmaError(f"--model {name} trains on Stage I pairs only (no --stage 2, --cache-features, "
+                         "--intent-cache or --unlabeled-pairs)")
+    try:
+        config = resolve_baseline_config(name, args.config or "", parse_overrides(args.set), args.backbone_weights)
+    except KeyError as err:
+        raise SigmaError(str(err).strip("'\"")) from None
+    print(train_baseline(name, args.pairs, args.out, config, train_config, val_pairs=args.val_pairs,
+                         resume=args.resume, init=args.init))
     return 0
 
 
@@ -257,11 +278,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def method_checkpoints(args) -> dict:
+    """Learned method → checkpoint, from --checkpoint (SIGMA) and --<baseline>-checkpoint."""
+    return {"sigma": args.checkpoint, "ddpm-cd": args.ddpm_cd_checkpoint, "meta-cd": args.meta_cd_checkpoint}
+
+
+def add_baseline_checkpoints(parser) -> None:
+    for name in ("ddpm-cd", "meta-cd"):
+        parser.add_argument(f"--{name}-checkpoint", help=f"{name} checkpoint (`benco train --model {name}`), "
+                                                         f"needed when --methods lists {name}")
+
+
 def cmd_bench(args) -> int:
     if args.bench == "masks":
         from benchmarks.masks import run_bench_masks
 
-        run_bench_masks(args.pairs, args.methods.split(","), args.out, checkpoint=args.checkpoint,
+        run_bench_masks(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
                         save_masks=args.save_masks, batch_size=args.batch_size)
         print((Path(args.out) / "masks.md").read_text(), end="")
         return 0
@@ -282,7 +314,7 @@ def cmd_bench(args) -> int:
 
         levels = {kind: tuple(float(v) for v in getattr(args, kind).split(",")) for kind in ("jpeg", "noise", "blur")
                   if getattr(args, kind)}
-        rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoint=args.checkpoint,
+        rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
                               config=RobustnessConfig(levels=levels, apply_to=args.apply_to),
                               batch_size=args.batch_size)
         for row in rows:
@@ -312,14 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train the SIGMA annotator (Stage I / Stage II)")
-    train.add_argument("--model", default="sigma", help="only 'sigma'")
+    train.add_argument("--model", default="sigma",
+                       help="sigma (default), or a learned baseline of Table 1: ddpm-unet (DDPM-CD's DDPM "
+                            "pretraining on the pairs' images), ddpm-cd, meta-cd")
     train.add_argument("--stage", type=int, choices=(1, 2), default=1)
     train.add_argument("--pairs", required=True, help="training pairs manifest (JSON Lines)")
     train.add_argument("--val-pairs", help="validation pairs manifest, scored every epoch")
     train.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs")
-    train.add_argument("--config", default="base", help="preset (base, tiny, standin) or config JSON")
+    train.add_argument("--config", help="preset or config JSON; SIGMA: base (default), base_random, tiny, standin; "
+                                        "ddpm-unet/ddpm-cd: ddpm_cd (default), ddpm_cd_small, ddpm_cd_tiny; "
+                                        "meta-cd: meta_cd (default), meta_cd_small, meta_cd_tiny")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. difference.num_blocks=4")
-    train.add_argument("--backbone-weights", help="DINOv2 weights: local directory or Hugging Face id in the cache")
+    train.add_argument("--backbone-weights",
+                       help="pretrained weights: SIGMA's DINOv2 (local directory or Hugging Face id in the cache); "
+                            "ddpm-cd's DDPM UNet (a ddpm-unet checkpoint or diffusers UNet2DModel folder); "
+                            "meta-cd's foundation encoder (a local timm weights file)")
     train.add_argument("--resume", help="checkpoint to continue from (optimizer and step included)")
     train.add_argument("--intent-cache", help="`benco ground` cache; without it the intent map is the ε prior")
     train.add_argument("--cache-features", metavar="DIR",
@@ -400,8 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pairs manifest with ground-truth masks, NAME=MANIFEST, or a registered dataset name; "
                             "repeat for the Table 1 columns (cocoglide, autosplice, magicbrush, deal300k, opensdi)")
     masks.add_argument("--methods", default="pixdiff-fixed,pixdiff-morph,pixdiff-otsu,sigma",
-                       help="comma-separated: pixdiff-fixed[@TAU], pixdiff-morph, pixdiff-otsu, sigma")
+                       help="comma-separated: pixdiff-fixed[@TAU], pixdiff-morph, pixdiff-otsu, sigma, "
+                            "ddpm-cd, meta-cd (the last two with their --NAME-checkpoint)")
     masks.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    add_baseline_checkpoints(masks)
     masks.add_argument("--out", required=True)
     masks.add_argument("--save-masks", action="store_true", help="also write DIR/<method>/<id>.png")
     masks.add_argument("--batch-size", type=int, default=8)
@@ -414,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--pairs", required=True, help="pairs manifest with ground-truth masks")
     robust.add_argument("--methods", default="pixdiff-fixed@0.1,pixdiff-morph,pixdiff-otsu,sigma")
     robust.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    add_baseline_checkpoints(robust)
     robust.add_argument("--out", required=True)
     robust.add_argument("--jpeg", default="90,70,50", help="JPEG qualities ('' to skip)")
     robust.add_argument("--noise", default="0.01,0.03,0.05", help="Gaussian noise σ, images in [0,1]")

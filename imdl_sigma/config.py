@@ -19,6 +19,41 @@ from pathlib import Path
 from typing import Any
 
 
+class ConfigFile:
+    """JSON round trip and dotted overrides shared by the model configs (dataclasses)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return _from_dict(cls, data)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_json(cls, path: str | Path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def with_overrides(self, overrides: dict[str, Any]):
+        """Dotted-key overrides, e.g. {"difference.num_blocks": 4}."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            if leaf not in node:
+                raise KeyError(f"unknown config field '{dotted}'")
+            node[leaf] = value
+        return type(self).from_dict(data)
+
+    def external_weights(self) -> tuple[str, ...]:
+        """State-dict prefixes that checkpoints leave out (reloaded from pretrained weights)."""
+        return ()
+
+
 @dataclass
 class BackboneConfig:
     # "dinov2": transformers' Dinov2Model; "standin_cnn": imdl_sigma.model.backbone.StandinCNN.
@@ -74,7 +109,7 @@ class DecoderConfig:
 
 
 @dataclass
-class SigmaConfig:
+class SigmaConfig(ConfigFile):
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     difference: DifferenceConfig = field(default_factory=DifferenceConfig)
     instruction: InstructionConfig = field(default_factory=InstructionConfig)
@@ -86,20 +121,14 @@ class SigmaConfig:
     grounding: str = "none"
     name: str = "base"
 
-    # ---- serialisation ------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @property
+    def input_size(self) -> int:
+        """Side of the square images the network is fed (the backbone's)."""
+        return self.backbone.image_size
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "SigmaConfig":
-        return _from_dict(cls, data)
-
-    def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "SigmaConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    def external_weights(self) -> tuple[str, ...]:
+        """A frozen pretrained backbone is reloaded from its weights, not stored in checkpoints."""
+        return ("backbone.",) if self.backbone.freeze and self.backbone.pretrained else ()
 
     # ---- presets --------------------------------------------------------------------
     @classmethod
@@ -111,28 +140,18 @@ class SigmaConfig:
     @classmethod
     def resolve(cls, name_or_path: str) -> "SigmaConfig":
         """A preset name or the path of a JSON file written by `to_json`."""
-        if name_or_path in PRESETS:
-            return cls.preset(name_or_path)
-        path = Path(name_or_path)
-        if path.is_file():
-            return cls.from_json(path)
-        raise KeyError(
-            f"'{name_or_path}' is neither a SIGMA preset ({', '.join(sorted(PRESETS))}) "
-            "nor a config JSON file"
-        )
+        return resolve_config(cls, PRESETS, name_or_path, "SIGMA")
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "SigmaConfig":
-        """Dotted-key overrides, e.g. {"difference.num_blocks": 4}."""
-        data = self.to_dict()
-        for dotted, value in overrides.items():
-            node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                node = node[key]
-            if leaf not in node:
-                raise KeyError(f"unknown config field '{dotted}'")
-            node[leaf] = value
-        return SigmaConfig.from_dict(data)
+
+
+def resolve_config(cls, presets: dict, name_or_path: str, what: str):
+    """A copy of a preset, or the config in a JSON file written by `to_json`."""
+    if name_or_path in presets:
+        return copy.deepcopy(presets[name_or_path])
+    path = Path(name_or_path)
+    if path.is_file():
+        return cls.from_json(path)
+    raise KeyError(f"'{name_or_path}' is neither a {what} preset ({', '.join(sorted(presets))}) nor a config JSON file")
 
 
 def _from_dict(cls, data: dict):

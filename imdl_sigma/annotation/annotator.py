@@ -18,6 +18,19 @@ from ..training.checkpoint import BUNDLED, build_from_checkpoint
 log = logging.getLogger(__name__)
 
 
+def to_network_batch(images: list[np.ndarray], side: int, mean: tuple, std: tuple, device) -> torch.Tensor:
+    """(H, W, 3) uint8 images → (B, 3, side, side) float, normalised with mean / std."""
+    resized = [cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR) for image in images]
+    batch = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
+    return ((batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)).to(device)
+
+
+def upsample_to_images(maps: torch.Tensor, images: list[np.ndarray]) -> list[np.ndarray]:
+    """(B, 1, S, S) maps → one float32 (H, W) array per image, at that image's size."""
+    return [F.interpolate(m[None].float(), size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
+            for m, image in zip(maps, images)]
+
+
 class Annotator:
     """SIGMA with its instruction branch. Without a grounder the intent map is the uniform ε
     prior (the offline default); with one, each instruction is parsed (rules or an LLM) and
@@ -33,8 +46,6 @@ class Annotator:
         self.model = model.to(self.device).eval()
         self.config = config
         self.checkpoint = checkpoint
-        self._mean = torch.tensor(config.backbone.mean).view(1, 3, 1, 1)
-        self._std = torch.tensor(config.backbone.std).view(1, 3, 1, 1)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu",
@@ -59,10 +70,8 @@ class Annotator:
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         """(H, W, 3) uint8 images → (B, 3, S, S) normalised, S = the backbone's input size."""
-        side = self.config.backbone.image_size
-        resized = [cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR) for image in images]
-        batch = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
-        return ((batch - self._mean) / self._std).to(self.device)
+        backbone = self.config.backbone
+        return to_network_batch(images, backbone.image_size, backbone.mean, backbone.std, self.device)
 
     @torch.no_grad()
     def predict_proba_batch(self, sources: list, editeds: list, parses: list[dict] | None = None,
@@ -78,12 +87,7 @@ class Annotator:
         if intent_maps is not None:
             intent_maps = intent_maps.to(self.device)
         output = self.model(self.preprocess(sources), self.preprocess(editeds), intent_maps)
-        edit_prob = torch.sigmoid(output.logits.float())  # (B, 1, S, S)
-        maps = []
-        for prob, edited in zip(edit_prob, editeds):
-            full = F.interpolate(prob[None], size=edited.shape[:2], mode="bilinear", align_corners=False)
-            maps.append(full[0, 0].cpu().numpy())
-        return maps
+        return upsample_to_images(torch.sigmoid(output.logits.float()), editeds)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many

@@ -84,7 +84,7 @@ def run_demo(out_dir: str = "sigma_demo", n: int = 24, checkpoint: str | None = 
     dataset_dir = out / "dataset"
     stats = annotate([str(manifest)], str(dataset_dir), checkpoint=checkpoint, resume=True, progress=progress)
     metrics = run_bench_masks(str(manifest), ["sigma", "pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu"],
-                              str(out / "metrics"), checkpoint=checkpoint, progress=progress)
+                              str(out / "metrics"), checkpoints={"sigma": checkpoint}, progress=progress)
     records = list(read_jsonl(dataset_dir / "manifest.jsonl"))
     truth_of = {pair.id: pair.mask for pair in read_manifest(manifest)}
     rows = []

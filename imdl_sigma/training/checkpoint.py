@@ -7,21 +7,21 @@ from pathlib import Path
 
 import torch
 
-from ..config import SigmaConfig
+from ..config import ConfigFile, SigmaConfig
 from ..data.images import atomic_write_bytes
 from ..errors import BadInputError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "sigma_standin.pt"
 
 
-def save_checkpoint(path: str | Path, model, config: SigmaConfig, **state) -> None:
+def save_checkpoint(path: str | Path, model, config: ConfigFile, **state) -> None:
     """Atomic: a crash mid-write leaves the previous checkpoint intact.
 
-    A frozen pretrained backbone is not stored (it is reloaded from its weights).
+    Weights under `config.external_weights()` (a frozen pretrained backbone) are not stored;
+    `state` carries the rest (optimizer, step, `architecture`: the registered model's name).
     """
-    weights = model.state_dict()
-    if _backbone_external(config):
-        weights = {k: v for k, v in weights.items() if not k.startswith("backbone.")}
+    external = config.external_weights()
+    weights = {k: v for k, v in model.state_dict().items() if not any(k.startswith(p) for p in external)}
     payload = {"config": config.to_dict(), "model": weights, **state}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -47,19 +47,20 @@ def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str 
     from ..model import SigmaNet
 
     payload = load_checkpoint(path)
+    architecture = payload.get("architecture", "SIGMA")
+    if architecture != "SIGMA":
+        raise BadInputError(f"checkpoint {path} holds a {architecture} model, not SIGMA (bench it with its own "
+                            "method name, e.g. `benco bench masks --methods ddpm-cd --ddpm-cd-checkpoint ...`)")
     config = SigmaConfig.from_dict(payload["config"])
     if backbone_weights:
         config.backbone.name_or_path = backbone_weights
     model = SigmaNet(config)
     missing, unexpected = model.load_state_dict(payload["model"], strict=False)
-    allowed = [k for k in missing if k.startswith("backbone.")] if _backbone_external(config) else []
+    external = config.external_weights()
+    allowed = [k for k in missing if any(k.startswith(p) for p in external)]
     if unexpected or len(allowed) != len(missing):
         raise BadInputError(
             f"checkpoint {path or BUNDLED} does not match its config: "
             f"missing {sorted(set(missing) - set(allowed))[:5]}, unexpected {unexpected[:5]}"
         )
     return model.eval(), config, payload
-
-
-def _backbone_external(config: SigmaConfig) -> bool:
-    return config.backbone.freeze and config.backbone.pretrained

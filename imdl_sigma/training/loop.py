@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..config import SigmaConfig
+from ..config import ConfigFile
 from ..metrics import ScoreAccumulator
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -69,13 +69,14 @@ def cosine_lr(step: int, total: int, config: TrainConfig) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def build_model(config_path: Path, train_config: TrainConfig):
-    """SIGMA through IMDL-BenCo's registry, from a config JSON (as IMDL-BenCo's train.py would)."""
-    import registry  # noqa: F401  (importing it registers SIGMA into IMDL-BenCo)
+def build_model(architecture: str, config_path: Path, train_config: TrainConfig):
+    """A registered model (SIGMA or a learned baseline) through IMDL-BenCo's registry, from a
+    config JSON, as IMDL-BenCo's train.py would build it."""
+    import registry  # noqa: F401  (importing it registers imdl-sigma's models into IMDL-BenCo)
     from IMDLBenCo.registry import MODELS
 
-    return MODELS.get("SIGMA")(config=str(config_path), bce_weight=train_config.bce_weight,
-                               dice_weight=train_config.dice_weight)
+    return MODELS.get(architecture)(config=str(config_path), bce_weight=train_config.bce_weight,
+                                    dice_weight=train_config.dice_weight)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -108,25 +109,28 @@ def evaluate(model, loader, device, threshold: float) -> dict:
 
 
 class TrainRun:
-    """One training run in `out_dir`; `stage` is recorded in checkpoints and logs."""
+    """One training run of a registered model (`architecture`: SIGMA by default, or a learned
+    baseline) in `out_dir`; `stage` and `architecture` are recorded in checkpoints and logs."""
 
-    def __init__(self, out_dir: str | Path, sigma_config: SigmaConfig, config: TrainConfig, stage: int,
-                 meta: dict, progress: bool = True) -> None:
+    def __init__(self, out_dir: str | Path, model_config: ConfigFile, config: TrainConfig, stage: int,
+                 meta: dict, progress: bool = True, architecture: str = "SIGMA") -> None:
         self.progress = progress
         self.rank, self.world, self.device = setup_distributed()
         torch.manual_seed(config.seed + self.rank)
         np.random.seed(config.seed + self.rank)
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.sigma_config, self.config, self.stage = sigma_config, config, stage
-        config_path = self.out / "sigma_config.json"
+        self.model_config, self.config, self.stage = model_config, config, stage
+        self.architecture = architecture
+        config_path = self.out / "model_config.json"
         if self.rank == 0:
-            sigma_config.to_json(config_path)
-            run_meta = {"stage": stage, "sigma_config": sigma_config.to_dict(), "train_config": asdict(config), **meta}
+            model_config.to_json(config_path)
+            run_meta = {"stage": stage, "architecture": architecture, "model_config": model_config.to_dict(),
+                        "train_config": asdict(config), **meta}
             (self.out / "run.json").write_text(json.dumps(run_meta, indent=2))
         if dist.is_initialized():
             dist.barrier()
-        self.model = build_model(config_path, config).to(self.device)
+        self.model = build_model(architecture, config_path, config).to(self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=tuple(config.betas),
                                            weight_decay=config.weight_decay)
@@ -153,9 +157,9 @@ class TrainRun:
     def save(self, name: str = "last.pt") -> None:
         if self.rank == 0:
             extra = {key: getter() for key, getter in self.extra_state.items()}
-            save_checkpoint(self.out / name, self.model.net, self.sigma_config, optimizer=self.optimizer.state_dict(),
+            save_checkpoint(self.out / name, self.model.net, self.model_config, optimizer=self.optimizer.state_dict(),
                             step=self.step, epoch=self.epoch, train_config=asdict(self.config), stage=self.stage,
-                            **extra)
+                            architecture=self.architecture, **extra)
 
     def run(self, epoch_batches: Callable[[int], Iterable], steps_per_epoch: int,
             step_fn: Callable[[dict], StepResult], after_step: Callable[[], None] | None = None,
@@ -196,7 +200,7 @@ class TrainRun:
                     break
             self.epoch += 1
             if val_loader is not None and self.rank == 0 and (self.epoch % config.eval_every == 0 or done):
-                scores = evaluate(self.model, val_loader, self.device, self.sigma_config.mask_threshold)
+                scores = evaluate(self.model, val_loader, self.device, self.model_config.mask_threshold)
                 log.info("epoch %d: val F1 %.2f IoU %.2f", self.epoch, scores["f1"], scores["iou"])
                 if writer is not None:
                     writer.add_scalar("val/f1", scores["f1"], self.step)

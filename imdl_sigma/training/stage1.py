@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import SigmaConfig
+from ..config import ConfigFile, SigmaConfig
 from ..data.datasets import SigmaPairDataset
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
@@ -34,8 +34,8 @@ def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) 
                 grounder=grounder)
 
 
-def pair_loader(pairs, sigma_config: SigmaConfig, config: TrainConfig, world: int, augment: bool, data_args: dict):
-    dataset = SigmaPairDataset(pairs, sigma_config.backbone.image_size, train=augment, crop_scale=config.crop_scale,
+def pair_loader(pairs, model_config: ConfigFile, config: TrainConfig, world: int, augment: bool, data_args: dict):
+    dataset = SigmaPairDataset(pairs, model_config.input_size, train=augment, crop_scale=config.crop_scale,
                                **data_args)
     sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if world > 1 else None
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -44,11 +44,11 @@ def pair_loader(pairs, sigma_config: SigmaConfig, config: TrainConfig, world: in
     return loader, sampler
 
 
-def validation_loader(val_pairs: str | None, sigma_config: SigmaConfig, config: TrainConfig, data_args: dict):
+def validation_loader(val_pairs: str | None, model_config: ConfigFile, config: TrainConfig, data_args: dict):
     """The pairs scored after every epoch (no augmentation), or None."""
     if not val_pairs:
         return None
-    dataset = SigmaPairDataset(val_pairs, sigma_config.backbone.image_size, train=False, **data_args)
+    dataset = SigmaPairDataset(val_pairs, model_config.input_size, train=False, **data_args)
     return DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers)
 
 

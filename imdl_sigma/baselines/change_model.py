@@ -1,0 +1,92 @@
+"""What the learned change-detection baselines (DDPM-CD, Meta-CD) share with SIGMA's pipeline:
+IMDL-BenCo's model contract (so `benco train` builds and trains them through the registry on the
+same Stage I pairs, with the same BCE + Dice loss) and a predictor with the Annotator's
+`predict_proba_batch` interface (so `benco bench masks|robustness` score them the same way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..annotation.annotator import to_network_batch, upsample_to_images
+from ..data.datasets import match_size
+from ..data.images import load_rgb
+from ..errors import BadInputError
+from ..training.checkpoint import load_checkpoint
+from ..training.losses import segmentation_loss
+
+
+class ChangeModel(nn.Module):
+    """IMDL-BenCo contract around a change network `net(source, edited) -> logits (B, 1, S, S)`.
+
+    Subclasses set `config_class` and `net_class`; `config` is a preset name or JSON path (a
+    command-line flag in IMDL-BenCo's train.py) or a config object (from Python)."""
+
+    config_class: type
+    net_class: type
+
+    def __init__(self, config: str = "", bce_weight: float = 1.0, dice_weight: float = 1.0) -> None:
+        super().__init__()
+        model_config = config if isinstance(config, self.config_class) else self.config_class.resolve(config)
+        self.net = self.net_class(model_config)
+        self.bce_weight, self.dice_weight = bce_weight, dice_weight
+
+    @property
+    def config(self):
+        return self.net.config
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None, label: torch.Tensor | None = None,
+                source_image: torch.Tensor | None = None, *args, **kwargs) -> dict:
+        if source_image is None:
+            raise ValueError(f"{type(self).__name__} compares two images: use a paired dataset that yields 'source_image'")
+        logits = self.net(source_image.float(), image.float())
+        edit_prob = torch.sigmoid(logits)
+        result = {"pred_mask": edit_prob, "pred_label": edit_prob.flatten(1).amax(1),
+                  "visual_image": {"pred_mask": edit_prob}, "visual_loss": {}, "backward_loss": None}
+        if mask is not None:
+            bce, dice = segmentation_loss(logits, mask.float())
+            loss = self.bce_weight * bce + self.dice_weight * dice + self.net.auxiliary_loss(logits, mask.float())
+            result["backward_loss"] = loss
+            result["visual_loss"] = {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
+        return result
+
+
+class ChangePredictor:
+    """A trained baseline checkpoint as a mask generator: `predict_proba_batch(sources, editeds)`
+    gives maps at each edited image's size; a pixel is edited where the map exceeds 0.5
+    (`config.mask_threshold`)."""
+
+    def __init__(self, net: nn.Module, checkpoint: str, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.config = net.config
+        self.checkpoint = checkpoint
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, architecture: str, device: str = "cpu") -> "ChangePredictor":
+        from . import LEARNED_BASELINES
+
+        payload = load_checkpoint(path)
+        found = payload.get("architecture", "SIGMA")
+        if found != architecture:
+            raise BadInputError(f"checkpoint {path} holds a {found} model, not {architecture}")
+        model_class = next(spec.model_class for spec in LEARNED_BASELINES.values() if spec.architecture == architecture)
+        config = model_class.config_class.from_dict(payload["config"])
+        net = model_class.net_class(config)
+        missing, unexpected = net.load_state_dict(payload["model"], strict=False)
+        if missing or unexpected:
+            raise BadInputError(f"checkpoint {path} does not match its config: missing {missing[:5]}, "
+                                f"unexpected {unexpected[:5]}")
+        return cls(net, str(path), device)
+
+    @torch.no_grad()
+    def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
+        editeds = [load_rgb(e, "edited image") for e in editeds]
+        sources = [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)]
+        side, mean, std = self.config.input_size, self.config.mean, self.config.std
+        logits = self.net(to_network_batch(sources, side, mean, std, self.device),
+                          to_network_batch(editeds, side, mean, std, self.device))
+        return upsample_to_images(self.net.decision_map(logits), editeds)
