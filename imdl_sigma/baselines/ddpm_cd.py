@@ -67,7 +67,7 @@ class DDPMCDConfig(ConfigFile):
 DDPM_CD_PRESETS = {
     "ddpm_cd": DDPMCDConfig(),
     # A CPU-sized variant for the benchmarks here (3 levels, 128 px).
-    "ddpm_cd_small": DDPMCDConfig(input_size=128, unet=_sr3_unet([32, 64, 128], 1, 8, 2), feature_levels=(0, 1, 2),
+    "ddpm_cd_small": DDPMCDConfig(input_size=128, unet=_sr3_unet([16, 32, 64], 1, 8, 2), feature_levels=(0, 1, 2),
                                   classifier_dim=32, name="ddpm_cd_small"),
     "ddpm_cd_tiny": DDPMCDConfig(input_size=32, unet=_sr3_unet([8, 16], 1, 4, 1), feature_timesteps=(50, 400),
                                  feature_levels=(0, 1), classifier_dim=8, name="ddpm_cd_tiny"),
@@ -114,14 +114,18 @@ def load_pretrained_unet(unet: nn.Module, weights: str) -> None:
                             f"{str(err).splitlines()[0]}") from None
 
 
-class DenoisingNet(nn.Module):
-    """The DDPM pretraining objective: predict the noise added to an image at a random t."""
+class DiffusionUNet(nn.Module):
+    """The DDPM's UNet and noise schedule (state dict keys `unet.*`, shared by both uses below)."""
 
     def __init__(self, config: DDPMCDConfig) -> None:
         super().__init__()
         self.config = config
         self.unet = build_unet(config)
         self.schedule = NoiseSchedule(config.num_train_timesteps, config.beta_start, config.beta_end)
+
+
+class DenoisingNet(DiffusionUNet):
+    """The DDPM pretraining objective: predict the noise added to an image at a random t."""
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         t = torch.randint(0, self.config.num_train_timesteps, (images.shape[0],), device=images.device)
@@ -130,14 +134,11 @@ class DenoisingNet(nn.Module):
         return F.mse_loss(predicted, noise)
 
 
-class DecoderFeatures(nn.Module):
+class DecoderFeatures(DiffusionUNet):
     """The UNet's decoder levels (coarse → fine) for images noised to each feature timestep."""
 
     def __init__(self, config: DDPMCDConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.unet = build_unet(config)
-        self.schedule = NoiseSchedule(config.num_train_timesteps, config.beta_start, config.beta_end)
+        super().__init__(config)
         widths = list(reversed(config.unet["block_out_channels"]))
         self.channels = [widths[level] for level in config.feature_levels]
         self._captured: dict[int, torch.Tensor] = {}
