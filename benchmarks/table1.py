@@ -24,7 +24,8 @@ from .results import record
 
 
 def trained(name: str, preset: str, args, weights: str | None = None) -> Path:
-    """DIR/<name>/last.pt after `args.steps` steps (resumed if a run stopped early)."""
+    """DIR/<name>/last.pt after at least `args.steps` steps (resumed if a run stopped early; a longer
+    finished run is kept)."""
     run = Path(args.out) / name
     last = run / "last.pt"
     done = load_checkpoint(last)["step"] if last.is_file() else 0
@@ -58,11 +59,13 @@ def main() -> None:
     table = (Path(args.out) / "bench" / "masks.md").read_text()
     print(table)
     if not args.no_record:
+        steps = {name: load_checkpoint(Path(args.out) / name / "last.pt")["step"] for name in ("ddpm-unet", "ddpm-cd", "meta-cd")}
         record("table1", "Table 1 with the learned baselines",
-               f"DDPM-CD (`{args.ddpm_config}`: DDPM pretraining, then the change head on the frozen UNet) and "
-               f"Meta-CD (`{args.meta_config}`) trained from scratch here on the Stage I pairs, {args.steps} steps "
-               f"× batch {args.batch} each (no pretrained DDPM, FastSAM or ResNet weights can be had offline); "
-               f"SIGMA: {args.checkpoint or 'the bundled stand-in'}.\n\n{table}")
+               f"DDPM-CD (`{args.ddpm_config}`: DDPM pretraining {steps['ddpm-unet']} steps, then the change head "
+               f"on the frozen UNet {steps['ddpm-cd']} steps) and Meta-CD (`{args.meta_config}`, {steps['meta-cd']} "
+               f"steps), batch {args.batch}, trained from scratch here on the Stage I pairs (no pretrained DDPM, "
+               f"FastSAM or ResNet weights can be had offline); SIGMA: {args.checkpoint or 'the bundled stand-in'}."
+               f"\n\n{table}")
 
 
 if __name__ == "__main__":
