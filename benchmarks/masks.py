@@ -55,7 +55,7 @@ def load_predictors(methods: list[str], checkpoints: dict[str, str | None]) -> d
             raise BadInputError(f"method {method} needs its trained checkpoint: --{method}-checkpoint CKPT "
                                 f"(train one with `benco train --model {method} ...`)")
         else:
-            predictors[method] = ChangePredictor.from_checkpoint(path, LEARNED_BASELINES[method].architecture)
+            predictors[method] = ChangePredictor.from_checkpoint(path, LEARNED_BASELINES[method])
     return predictors
 
 

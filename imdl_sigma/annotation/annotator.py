@@ -18,6 +18,12 @@ from ..training.checkpoint import BUNDLED, build_from_checkpoint
 log = logging.getLogger(__name__)
 
 
+def load_pair_images(sources: list, editeds: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Sources and edited images (PIL, arrays or paths) as RGB arrays, each source at its edited size."""
+    editeds = [load_rgb(e, "edited image") for e in editeds]
+    return [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)], editeds
+
+
 def to_network_batch(images: list[np.ndarray], side: int, mean: tuple, std: tuple, device) -> torch.Tensor:
     """(H, W, 3) uint8 images → (B, 3, side, side) float, normalised with mean / std."""
     resized = [cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR) for image in images]
@@ -80,8 +86,7 @@ class Annotator:
 
         `intent_maps` (B, 1, m, m), e.g. from a cache, take precedence; otherwise they are
         computed from `parses` when a grounder is configured."""
-        editeds = [load_rgb(e, "edited image") for e in editeds]
-        sources = [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)]
+        sources, editeds = load_pair_images(sources, editeds)
         if intent_maps is None and parses is not None:
             intent_maps = self.intent_maps(parses, sources, editeds)
         if intent_maps is not None:

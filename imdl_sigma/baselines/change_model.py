@@ -11,9 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..annotation.annotator import to_network_batch, upsample_to_images
-from ..data.datasets import match_size
-from ..data.images import load_rgb
+from ..annotation.annotator import load_pair_images, to_network_batch, upsample_to_images
 from ..errors import BadInputError
 from ..training.checkpoint import load_checkpoint
 from ..training.losses import segmentation_loss
@@ -66,14 +64,10 @@ class ChangePredictor:
         self.checkpoint = checkpoint
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, architecture: str, device: str = "cpu") -> "ChangePredictor":
-        from . import LEARNED_BASELINES
-
-        payload = load_checkpoint(path)
-        found = payload.get("architecture", "SIGMA")
-        if found != architecture:
-            raise BadInputError(f"checkpoint {path} holds a {found} model, not {architecture}")
-        model_class = next(spec.model_class for spec in LEARNED_BASELINES.values() if spec.architecture == architecture)
+    def from_checkpoint(cls, path: str | Path, baseline, device: str = "cpu") -> "ChangePredictor":
+        """`baseline`: the method's `LearnedBaseline` spec (its registered model class)."""
+        payload = load_checkpoint(path, architecture=baseline.architecture)
+        model_class = baseline.model_class
         config = model_class.config_class.from_dict(payload["config"])
         net = model_class.net_class(config)
         missing, unexpected = net.load_state_dict(payload["model"], strict=False)
@@ -84,8 +78,7 @@ class ChangePredictor:
 
     @torch.no_grad()
     def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
-        editeds = [load_rgb(e, "edited image") for e in editeds]
-        sources = [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)]
+        sources, editeds = load_pair_images(sources, editeds)
         side, mean, std = self.config.input_size, self.config.mean, self.config.std
         logits = self.net(to_network_batch(sources, side, mean, std, self.device),
                           to_network_batch(editeds, side, mean, std, self.device))

@@ -104,7 +104,8 @@ def load_pretrained_unet(unet: nn.Module, weights: str) -> None:
     elif path.is_file():
         from ..training.checkpoint import load_checkpoint
 
-        state = {k[len("unet."):]: v for k, v in load_checkpoint(path)["model"].items() if k.startswith("unet.")}
+        state = {k[len("unet."):]: v for k, v in load_checkpoint(path, architecture="DDPMUNet")["model"].items()
+                 if k.startswith("unet.")}
     else:
         raise BadInputError(f"DDPM UNet weights not found: {weights} (give a `benco train --model ddpm-unet` "
                             "checkpoint or a diffusers UNet2DModel folder)")

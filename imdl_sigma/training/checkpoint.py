@@ -28,7 +28,9 @@ def save_checkpoint(path: str | Path, model, config: ConfigFile, **state) -> Non
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path | None = None) -> dict:
+def load_checkpoint(path: str | Path | None = None, architecture: str | None = None) -> dict:
+    """The payload of an imdl-sigma checkpoint (None: the bundled one); with `architecture`, it
+    must hold that registered model (checkpoints without the field are SIGMA's)."""
     path = Path(path) if path else BUNDLED
     if not path.is_file():
         hint = " (the bundled checkpoint is missing: reinstall imdl-sigma)" if path == BUNDLED else ""
@@ -39,6 +41,9 @@ def load_checkpoint(path: str | Path | None = None) -> dict:
         raise BadInputError(f"checkpoint {path} cannot be read: {err}") from None
     if not isinstance(payload, dict) or "config" not in payload or "model" not in payload:
         raise BadInputError(f"{path} is not an imdl-sigma checkpoint (no 'config' / 'model')")
+    found = payload.get("architecture", "SIGMA")
+    if architecture is not None and found != architecture:
+        raise BadInputError(f"checkpoint {path} holds a {found} model, not {architecture}")
     return payload
 
 
@@ -46,11 +51,7 @@ def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str 
     """(SigmaNet with the checkpoint's weights, its config, the raw payload)."""
     from ..model import SigmaNet
 
-    payload = load_checkpoint(path)
-    architecture = payload.get("architecture", "SIGMA")
-    if architecture != "SIGMA":
-        raise BadInputError(f"checkpoint {path} holds a {architecture} model, not SIGMA (bench it with its own "
-                            "method name, e.g. `benco bench masks --methods ddpm-cd --ddpm-cd-checkpoint ...`)")
+    payload = load_checkpoint(path, architecture="SIGMA")
     config = SigmaConfig.from_dict(payload["config"])
     if backbone_weights:
         config.backbone.name_or_path = backbone_weights
