@@ -3,8 +3,9 @@
 Each perturbation, at each level, is applied to the test pairs' edited images (or to both images
 with --apply-to both), the perturbed pairs are written under DIR/perturbed/<kind>_<level>/, and
 every method is scored on them exactly as `bench masks` does. Writes DIR/robustness.csv
-(kind, level, method, f1, iou, n), DIR/robustness.json and DIR/robustness.png (F1 per level,
-one panel per perturbation, the clean score as the first point).
+(kind, level, method, f1, iou, n), DIR/robustness.json, DIR/robustness.md (one F1 table per
+perturbation: methods × levels) and DIR/robustness.png (F1 per level, one panel per
+perturbation, the clean score as the first point).
 
     benco bench robustness --pairs PAIRS --out DIR [--checkpoint CKPT]
 """
@@ -109,7 +110,22 @@ def write_outputs(out: Path, rows: list[dict], config: RobustnessConfig) -> None
     writer.writerows(rows)
     atomic_write_bytes(out / "robustness.csv", buffer.getvalue().encode())
     atomic_write_bytes(out / "robustness.json", json.dumps(rows, indent=2).encode())
+    atomic_write_bytes(out / "robustness.md", markdown_tables(rows).encode())
     plot(rows, out / "robustness.png", config)
+
+
+def markdown_tables(rows: list[dict]) -> str:
+    """One table per perturbation kind: a row per method, a column per level (pixel F1, %)."""
+    tables = []
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        kind_rows = [r for r in rows if r["kind"] == kind]
+        levels = list(dict.fromkeys(str(r["level"]) for r in kind_rows))
+        f1 = {(r["method"], str(r["level"])): r["f1"] for r in kind_rows}
+        lines = [f"| {kind} | " + " | ".join(levels) + " |", "|---" * (len(levels) + 1) + "|"]
+        for method in dict.fromkeys(r["method"] for r in kind_rows):
+            lines.append(f"| {method} | " + " | ".join(f"{f1[method, level]:.2f}" for level in levels) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables) + "\n"
 
 
 def plot(rows: list[dict], path: Path, config: RobustnessConfig) -> None:

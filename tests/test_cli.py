@@ -136,3 +136,6 @@ def test_bench_robustness_writes_csv_and_plot(synth_pairs, tmp_path):
     noisy = {r["method"]: float(r["f1"]) for r in rows if r["kind"] == "noise" and r["level"] == "0.05"}
     assert noisy["pixdiff-fixed@0.1"] < clean["pixdiff-fixed@0.1"]  # noise hurts raw pixel differencing
     assert (out / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    noise_table = (out / "robustness.md").read_text().split("\n\n")[1].splitlines()
+    assert noise_table[0] == "| noise | clean | 0.05 |"
+    assert noise_table[2] == f"| pixdiff-fixed@0.1 | {clean['pixdiff-fixed@0.1']:.2f} | {noisy['pixdiff-fixed@0.1']:.2f} |"
