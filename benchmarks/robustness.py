@@ -29,6 +29,8 @@ from imdl_sigma.errors import BadInputError
 from .masks import expand_methods, load_predictors, method_label, score_pairs
 
 APPLY_TO = ("edited", "both")
+OTHER_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+                "tab:olive", "tab:cyan"]  # every method but SIGMA (red)
 
 
 @dataclass
@@ -138,11 +140,14 @@ def plot(rows: list[dict], path: Path, config: RobustnessConfig) -> None:
     kinds = list(config.levels)
     figure, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.6), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    other_colors = iter(OTHER_COLORS * (1 + len(methods) // len(OTHER_COLORS)))
+    styles = {m: dict(linewidth=2.5, color="tab:red") if m == "sigma" else dict(linewidth=1.2, color=next(other_colors))
+              for m in methods}  # SIGMA alone in red
     for axis, kind in zip(axes[0], kinds):
         ticks = ["clean"] + [f"{level:g}" for level in config.levels[kind]]
         for method in methods:
             scores = [r["f1"] for r in rows if r["kind"] == kind and r["method"] == method]
-            style = dict(linewidth=2.5, color="tab:red") if method == "sigma" else dict(linewidth=1.2)
+            style = styles[method]
             axis.plot(range(len(scores)), scores, marker="o", label=method_label(method, {}), **style)
         axis.set_xticks(range(len(ticks)), ticks)
         axis.set_xlabel(titles.get(kind, kind))
