@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,15 +141,14 @@ def plot(rows: list[dict], path: Path, config: RobustnessConfig) -> None:
     kinds = list(config.levels)
     figure, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.6), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    other_colors = iter(OTHER_COLORS * (1 + len(methods) // len(OTHER_COLORS)))
+    other_colors = itertools.cycle(OTHER_COLORS)
     styles = {m: dict(linewidth=2.5, color="tab:red") if m == "sigma" else dict(linewidth=1.2, color=next(other_colors))
               for m in methods}  # SIGMA alone in red
     for axis, kind in zip(axes[0], kinds):
         ticks = ["clean"] + [f"{level:g}" for level in config.levels[kind]]
         for method in methods:
             scores = [r["f1"] for r in rows if r["kind"] == kind and r["method"] == method]
-            style = styles[method]
-            axis.plot(range(len(scores)), scores, marker="o", label=method_label(method, {}), **style)
+            axis.plot(range(len(scores)), scores, marker="o", label=method_label(method, {}), **styles[method])
         axis.set_xticks(range(len(ticks)), ticks)
         axis.set_xlabel(titles.get(kind, kind))
         axis.set_ylim(0, 100)
