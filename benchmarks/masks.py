@@ -21,6 +21,8 @@ from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.errors import BadInputError
 from imdl_sigma.metrics import ScoreAccumulator
 
+from .results import markdown_table
+
 PIXDIFF_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu")
 # Methods that need a trained checkpoint: SIGMA and the learned change-detection baselines.
 LEARNED_METHODS = ("sigma",) + tuple(name for name, spec in LEARNED_BASELINES.items() if spec.scored)
@@ -174,7 +176,7 @@ def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: s
     results = average_rows(per_dataset)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "masks.json", json.dumps(results, indent=2).encode())
-    atomic_write_bytes(out / "masks.md", markdown_table(per_dataset).encode())
+    atomic_write_bytes(out / "masks.md", table1_markdown(per_dataset).encode())
     return results
 
 
@@ -189,17 +191,17 @@ def method_label(method: str, row: dict) -> str:
     return label + (f" (τ = {row['tau']:.2f})" if "tau" in row else "")
 
 
-def markdown_table(per_dataset: dict[str, dict]) -> str:
+def table1_markdown(per_dataset: dict[str, dict]) -> str:
     """Table 1 layout: a row per method; F1 and IoU per dataset, then the average (several datasets)."""
     datasets = list(per_dataset)
     several = len(datasets) > 1
-    columns = [f"{d} F1 | {d} IoU" for d in datasets] + (["Avg F1 | Avg IoU"] if several else [])
-    lines = ["| Method | " + " | ".join(columns) + " | n | empty GT |",
-             "|---|" + "---|---|" * len(columns) + "---|---|"]
+    columns = datasets + (["Avg"] if several else [])
+    header = ["Method", *(f"{c} {score}" for c in columns for score in ("F1", "IoU")), "n", "empty GT"]
     average = average_rows(per_dataset)
+    rows = []
     for method in per_dataset[datasets[0]]:
-        rows = [per_dataset[d][method] for d in datasets] + ([average[method]] if several else [])
-        cells = " | ".join(f"{r['f1']:.2f} | {r['iou']:.2f}" for r in rows)
+        scored = [per_dataset[d][method] for d in datasets] + ([average[method]] if several else [])
         label = method_label(method, per_dataset[datasets[0]][method] if not several else {})
-        lines.append(f"| {label} | {cells} | {average[method]['n']} | {average[method]['empty_gt']} |")
-    return "\n".join(lines) + "\n"
+        rows.append([label, *(f"{r[score]:.2f}" for r in scored for score in ("f1", "iou")),
+                     str(average[method]["n"]), str(average[method]["empty_gt"])])
+    return markdown_table(header, rows)

@@ -28,6 +28,7 @@ from imdl_sigma.data.manifest import Pair, read_manifest
 from imdl_sigma.errors import BadInputError
 
 from .masks import expand_methods, load_predictors, method_label, score_pairs
+from .results import markdown_table
 
 APPLY_TO = ("edited", "both")
 OTHER_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
@@ -124,11 +125,10 @@ def markdown_tables(rows: list[dict]) -> str:
         kind_rows = [r for r in rows if r["kind"] == kind]
         levels = list(dict.fromkeys(str(r["level"]) for r in kind_rows))
         f1 = {(r["method"], str(r["level"])): r["f1"] for r in kind_rows}
-        lines = [f"| {kind} | " + " | ".join(levels) + " |", "|---" * (len(levels) + 1) + "|"]
-        for method in dict.fromkeys(r["method"] for r in kind_rows):
-            lines.append(f"| {method} | " + " | ".join(f"{f1[method, level]:.2f}" for level in levels) + " |")
-        tables.append("\n".join(lines))
-    return "\n\n".join(tables) + "\n"
+        methods = dict.fromkeys(r["method"] for r in kind_rows)
+        tables.append(markdown_table([kind, *levels],
+                                     [[method, *(f"{f1[method, level]:.2f}" for level in levels)] for method in methods]))
+    return "\n".join(tables)
 
 
 def plot(rows: list[dict], path: Path, config: RobustnessConfig) -> None:
