@@ -1,10 +1,11 @@
 """Table 3 ablations: SIGMA variants by config switch, trained and scored the same way.
 
-    python -m benchmarks.ablations --train PAIRS --test PAIRS --out DIR --config standin --steps 300
+    python -m benchmarks.ablations --train PAIRS --test NAME=PAIRS [--test ...] --out DIR --config standin --steps 300
 
 Every variant is trained by `train_stage1` from the same seed on the same pairs for the same
-number of steps, then scored with `bench masks`' scorer on the test pairs. Stage II rows need a
-VAE and unlabeled pairs (--vae, --unlabeled); without them they are listed as not run.
+number of steps, then scored with `bench masks`' scorer on each test set (one column each:
+use the project's *validation* pairs, never a public benchmark). `--variants` picks rows by
+key. Stage II rows need a VAE and unlabeled pairs; without them they are listed as not run.
 Writes DIR/ablations.json and DIR/ablations.md, and the table into RESULTS.md.
 """
 
@@ -23,32 +24,59 @@ from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1
 
 from .masks import score_pairs
-from .results import record
+from .results import markdown_table, record
 
-VARIANTS = {  # the paper's Table 3 switches (spec §6)
-    "full (multi-scale, 2 DRBs, instruction branch)": {},
-    "single-scale differencing": {"difference.multi_scale": False},
-    "no DRB": {"difference.num_blocks": 0},
-    "1 DRB": {"difference.num_blocks": 1},
-    "no instruction branch": {"instruction.enabled": False},
+VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (spec §6), then ours
+    "full": ("full (multi-scale, 2 DRBs, instruction branch)", {}),
+    "single_scale": ("single-scale differencing", {"difference.multi_scale": False}),
+    "no_drb": ("no DRB", {"difference.num_blocks": 0}),
+    "one_drb": ("1 DRB", {"difference.num_blocks": 1}),
+    "no_instruction": ("no instruction branch", {"instruction.enabled": False}),
+    "no_pixel_evidence": ("no pixel evidence", {"pixel_evidence.enabled": False}),
+    "fusion_stride_1": ("fusion at the input size (stride 1)", {"decoder.fusion_stride": 1}),
+    "paper_decoder": ("paper decoder (no pixel evidence, stride 1)",
+                      {"pixel_evidence.enabled": False, "decoder.fusion_stride": 1}),
 }
 
 
-def train_and_score(name: str, overrides: dict, args, train_config: TrainConfig, test_pairs: list) -> dict:
-    run = Path(args.out) / name.split(" (")[0].replace(" ", "_")
+def train_and_score(key: str, args, train_config: TrainConfig, test_sets: dict[str, list]) -> dict:
+    label, overrides = VARIANTS[key]
+    run = Path(args.out) / key
     config = SigmaConfig.preset(args.config).with_overrides({"backbone.image_size": args.size, **overrides})
     last = run / "last.pt"
     if not last.is_file():  # a finished variant is not retrained on a rerun
         train_stage1(args.train, str(run), config, train_config, intent_cache=args.intent_cache)
     annotator = Annotator.from_checkpoint(str(last))
-    scores = score_pairs(test_pairs, ["sigma"], {"sigma": annotator}, desc=name)["sigma"]
-    return {"variant": name, "overrides": overrides, **scores}
+    scores = {name: score_pairs(pairs, ["sigma"], {"sigma": annotator}, desc=f"{key} on {name}")["sigma"]
+              for name, pairs in test_sets.items()}
+    return {"variant": label, "overrides": overrides, "scores": scores}
+
+
+def ablation_table(rows: list[dict], test_names: list[str]) -> str:
+    header = ["Variant"] + [f"{name} F1" for name in test_names] + [f"{name} IoU" for name in test_names]
+    cells = [[row["variant"]] + [f"{row['scores'][n][metric]:.2f}" for metric in ("f1", "iou") for n in test_names]
+             for row in rows]
+    stage2 = ["+ Stage II", "not run: needs a Stable Diffusion VAE (--vae) and unlabeled pairs"]
+    return markdown_table(header, cells + [stage2 + [""] * (len(header) - 2)])
+
+
+def test_sets(items: list[str]) -> dict[str, list]:
+    """NAME=MANIFEST (or a bare manifest, named by its folder) → labelled pairs."""
+    sets = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = (name, path) if sep else (Path(item).parent.name, item)
+        sets[name] = [p for p in read_manifest(path) if p.mask is not None]
+    return sets
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", required=True, help="Stage I pairs manifest (with masks)")
-    parser.add_argument("--test", required=True, help="test pairs manifest (with masks)")
+    parser.add_argument("--test", action="append", required=True,
+                        help="NAME=MANIFEST of pairs with masks (repeatable: one column each)")
+    parser.add_argument("--variants", default="full,single_scale,no_drb,one_drb,no_instruction",
+                        help=f"comma-separated row keys: {', '.join(VARIANTS)}")
     parser.add_argument("--out", required=True)
     parser.add_argument("--config", default="standin")
     parser.add_argument("--size", type=int, default=192)
@@ -60,13 +88,13 @@ def main() -> None:
     args = parser.parse_args()
     train_config = TrainConfig(max_steps=args.steps, batch_size=args.batch, lr=args.lr, warmup_steps=20,
                                num_workers=1, save_every_steps=10**9)
-    test_pairs = [p for p in read_manifest(args.test) if p.mask is not None]
-    rows = [train_and_score(name, overrides, args, replace(train_config), test_pairs)
-            for name, overrides in VARIANTS.items()]
-    lines = ["| Variant | F1 | IoU |", "|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['f1']:.2f} | {r['iou']:.2f} |" for r in rows]
-    lines.append("| + Stage II | not run: needs a Stable Diffusion VAE (--vae) and unlabeled pairs | |")
-    table = "\n".join(lines) + "\n"
+    keys = [key.strip() for key in args.variants.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    sets = test_sets(args.test)
+    rows = [train_and_score(key, args, replace(train_config), sets) for key in keys]
+    table = ablation_table(rows, list(sets))
     out = Path(args.out)
     atomic_write_bytes(out / "ablations.json", json.dumps(rows, indent=2).encode())
     atomic_write_bytes(out / "ablations.md", table.encode())
@@ -75,7 +103,8 @@ def main() -> None:
         grounding = "intent maps from " + args.intent_cache if args.intent_cache else "no grounding (ε prior)"
         record("ablations", "Ablations (Table 3 layout)",
                f"`{args.config}` at {args.size} px, {args.steps} steps × batch {args.batch} per variant, same "
-               f"seed and pairs; {grounding}; scored on {len(test_pairs)} test pairs.\n\n{table}")
+               f"seed and pairs; {grounding}; scored on " + ", ".join(f"{name} ({len(pairs)} pairs)" for name, pairs in sets.items())
+               + f".\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,18 @@ from benchmarks.results import record
 
 def test_ablations_train_and_score_every_variant(synth_pairs, tmp_path, monkeypatch):
     out = tmp_path / "abl"
-    monkeypatch.setattr(sys, "argv", ["ablations", "--train", str(synth_pairs), "--test", str(synth_pairs),
-                                      "--out", str(out), "--config", "tiny", "--size", "56", "--steps", "2",
-                                      "--batch", "4", "--no-record"])
+    keys = list(ablations.VARIANTS)
+    monkeypatch.setattr(sys, "argv", ["ablations", "--train", str(synth_pairs), "--test", f"val={synth_pairs}",
+                                      "--test", str(synth_pairs), "--out", str(out), "--config", "tiny",
+                                      "--size", "56", "--steps", "2", "--batch", "4", "--no-record",
+                                      "--variants", ",".join(keys)])
     ablations.main()
     rows = json.loads((out / "ablations.json").read_text())
-    assert [r["variant"] for r in rows] == list(ablations.VARIANTS)
-    assert all(r["n"] == 12 and 0 <= r["f1"] <= 100 for r in rows)
-    assert "| no DRB |" in (out / "ablations.md").read_text()
+    assert [r["variant"] for r in rows] == [ablations.VARIANTS[k][0] for k in keys]
+    assert all(set(r["scores"]) == {"val", synth_pairs.parent.name} for r in rows)
+    assert all(s["n"] == 12 and 0 <= s["f1"] <= 100 for r in rows for s in r["scores"].values())
+    table = (out / "ablations.md").read_text()
+    assert "| no DRB |" in table and "| no pixel evidence |" in table and "val F1" in table
 
 
 def test_results_sections_are_replaced_not_repeated(tmp_path):

@@ -146,13 +146,14 @@ def test_fusion_stride_and_pixel_evidence_keep_the_output_size(stride):
 
 def test_base_preset_keeps_the_papers_decoder():
     net = SigmaNet(SigmaConfig.preset("tiny"))
-    assert net.pixel_evidence is None and net.decoder.refinement is None and net.decoder.head is not None
+    assert net.pixel_evidence is None and net.decoder.refinement is None
     assert SigmaConfig.preset("base").decoder.fusion_stride == 1 and not SigmaConfig.preset("base").pixel_evidence.enabled
 
 
 def test_pixel_evidence_changes_the_prediction_where_pixels_differ():
     torch.manual_seed(0)
     net = SigmaNet(pixel_evidence_config(**{"decoder.fusion_stride": 2})).eval()
+    torch.nn.init.normal_(net.decoder.refinement.head.weight)  # zero-initialised: a trained model's residual
     source = torch.randn(1, 3, 56, 56)
     edited = source.clone()
     edited[:, :, 30:34, 30:34] += 0.05
@@ -160,3 +161,14 @@ def test_pixel_evidence_changes_the_prediction_where_pixels_differ():
         same = net(source, source.clone()).logits
         changed = net(source, edited).logits
     assert not torch.allclose(same, changed)
+
+
+def test_enabling_pixel_evidence_starts_from_the_semantic_prediction():
+    torch.manual_seed(0)
+    plain = SigmaNet(pixel_evidence_config(**{"pixel_evidence.enabled": False})).eval()
+    with_evidence = SigmaNet(pixel_evidence_config()).eval()
+    missing, unexpected = with_evidence.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("pixel_evidence.", "decoder.refinement.")) for k in missing)
+    source, edited = torch.randn(1, 3, 56, 56), torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        assert torch.allclose(plain(source, edited).logits, with_evidence(source, edited).logits)

@@ -43,8 +43,9 @@ class FeaturePyramid(nn.Module):
 class MaskDecoder(nn.Module):
     """Finest FPN map and consensus C, fused at input size / `fusion_stride` → 1-channel logits.
 
-    With `evidence_width` > 0 the fused features are up-sampled to the input size and refined
-    with the (gated) full-resolution pixel evidence; otherwise the head's logits are up-sampled.
+    The head's logits are up-sampled to the input size; with `evidence_width` > 0 a residual
+    computed from the up-sampled features and the (gated) full-resolution pixel evidence is
+    added to them.
     """
 
     def __init__(self, dim: int, num_levels: int, config: DecoderConfig, evidence_width: int = 0) -> None:
@@ -55,9 +56,8 @@ class MaskDecoder(nn.Module):
         self.pyramid = FeaturePyramid(dim, num_levels, config)
         self.fusion = ConvResidualBlock(config.fpn_dim + dim, config.fuse_dim)
         self.terminal = ConvResidualBlock(config.fuse_dim, config.fuse_dim)
-        # Either the refinement with pixel evidence (which owns its head) or the paper's 1×1 head.
+        self.head = nn.Conv2d(config.fuse_dim, 1, 1)
         self.refinement = EvidenceRefinement(config.fuse_dim, evidence_width) if evidence_width else None
-        self.head = None if evidence_width else nn.Conv2d(config.fuse_dim, 1, 1)
 
     def forward(self, levels: list[torch.Tensor], consensus: torch.Tensor, size: tuple[int, int],
                 evidence: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,12 +66,12 @@ class MaskDecoder(nn.Module):
         consensus = F.interpolate(consensus, size=fused_size, mode="bilinear", align_corners=False)
         fused = self.fusion(torch.cat([finest, consensus], dim=1))  # F: (B, fuse_dim, H/s, W/s)
         features = self.terminal(fused)
-        if self.refinement is not None:
-            if evidence is None:
-                raise ValueError("this decoder refines with pixel evidence: pass `evidence` (B, w, H, W)")
-            features = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
-            return self.refinement(features, evidence)  # (B, 1, H, W) logits
         logits = self.head(features)
         if fused_size != tuple(size):
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits  # (B, 1, H, W) logits
+        if self.refinement is None:
+            return logits  # (B, 1, H, W)
+        if evidence is None:
+            raise ValueError("this decoder refines with pixel evidence: pass `evidence` (B, w, H, W)")
+        features = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
+        return logits + self.refinement(features, evidence)  # (B, 1, H, W)

@@ -70,10 +70,12 @@ class PixelEvidence(nn.Module):
 
 
 class EvidenceRefinement(nn.Module):
-    """Semantic features (B, C, H, W) and pixel evidence (B, w, H, W) → mask logits (B, 1, H, W).
+    """Semantic features (B, C, H, W) and pixel evidence (B, w, H, W) → a logit residual (B, 1, H, W).
 
     A 1×1 gate from the semantic features scales each evidence channel per pixel; two 3×3
-    convs on [features; gated evidence] and a 1×1 head give the logits.
+    convs on [features; gated evidence] and a 1×1 output give the residual added to the
+    semantic logits. The output starts at zero, so enabling the branch on a trained model
+    starts from that model's predictions.
     """
 
     def __init__(self, feature_dim: int, width: int) -> None:
@@ -81,6 +83,8 @@ class EvidenceRefinement(nn.Module):
         self.gate = nn.Conv2d(feature_dim, width, 1)
         self.refine = nn.Sequential(conv_norm_relu(feature_dim + width, width), conv_norm_relu(width, width))
         self.head = nn.Conv2d(width, 1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, features: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
         gated = torch.sigmoid(self.gate(features)) * evidence  # (B, w, H, W)
