@@ -23,7 +23,7 @@ from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1
 
-from .masks import score_pairs
+from .masks import dataset_manifests, score_pairs
 from .results import markdown_table, record
 
 VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (spec §6), then ours
@@ -61,13 +61,9 @@ def ablation_table(rows: list[dict], test_names: list[str]) -> str:
 
 
 def test_sets(items: list[str]) -> dict[str, list]:
-    """NAME=MANIFEST (or a bare manifest, named by its folder) → labelled pairs."""
-    sets = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        name, path = (name, path) if sep else (Path(item).parent.name, item)
-        sets[name] = [p for p in read_manifest(path) if p.mask is not None]
-    return sets
+    """`--test` values (as `bench masks --pairs` takes them) → labelled pairs per set."""
+    return {name: [p for p in read_manifest(str(path)) if p.mask is not None]
+            for name, path in dataset_manifests(items).items()}
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Meta-CD), then scores PixDiff-Fixed (τ grid), PixDiff-Fixed-morph, PixDiff-Otsu, DDPM-CD, Meta-CD
 and SIGMA on the test pairs with `benco bench masks`, and records the table in RESULTS.md.
 
-    python -m benchmarks.table1 --train TRAIN/pairs.jsonl --test TEST/pairs.jsonl --out DIR \
+    python -m benchmarks.table1 --train TRAIN/pairs.jsonl --test [NAME=]TEST/pairs.jsonl [--test ...] --out DIR \
         [--checkpoint SIGMA.pt] [--ddpm-config ddpm_cd_small] [--meta-config meta_cd_small]
 
 A rerun reuses finished baseline runs (DIR/<name>/last.pt at its last step) and resumes
@@ -40,7 +40,8 @@ def trained(name: str, preset: str, args, weights: str | None = None) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True, help="Stage I pairs manifest (with masks), SIGMA's training pairs")
-    parser.add_argument("--test", required=True, help="test pairs manifest (with masks)")
+    parser.add_argument("--test", action="append", required=True,
+                        help="test pairs manifest with masks, or NAME=MANIFEST (repeatable: one column each)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
     parser.add_argument("--ddpm-config", default="ddpm_cd_small")
