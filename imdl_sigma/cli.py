@@ -384,8 +384,15 @@ def cmd_bench(args) -> int:
 
 # ---- parser -----------------------------------------------------------------------------
 
+class BencoParser(argparse.ArgumentParser):
+    """Usage errors in one line too (the usage itself is in --help); subcommands inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = BencoParser(
         prog="benco",
         description="IMDL-BenCo command line with the imdl-sigma plugin (SIGMA edit-mask annotator).",
     )
@@ -645,9 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if not args.verbose:
-        quiet_dependencies()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with quiet_dependencies(enabled=not args.verbose):
+        return run_command(args, argv)
+
+
+def run_command(args, argv: list[str]) -> int:
+    """args.func under the error policy: an exit code and at most one line on stderr."""
     previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # SIGTERM as Ctrl-C
     try:
         return args.func(args)

@@ -10,6 +10,7 @@ import io
 import os
 import sys
 import warnings
+from typing import Iterator
 
 # Modules that print when imported (IMDL-BenCo's training utilities print torch's version).
 NOISY_MODULES = ("IMDLBenCo.training_scripts.utils.misc",)
@@ -47,15 +48,27 @@ class QuietImports(importlib.abc.MetaPathFinder):
         return spec
 
 
-def quiet_dependencies() -> None:
-    """Hide dependencies' FutureWarnings / deprecation notes (also in worker processes) and the
-    prints of NOISY_MODULES."""
-    warnings.simplefilter("ignore")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    for name in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
-        os.environ.setdefault(name, "error")
-    if not any(isinstance(finder, QuietImports) for finder in sys.meta_path):
-        sys.meta_path.insert(0, QuietImports(NOISY_MODULES))
+@contextlib.contextmanager
+def quiet_dependencies(enabled: bool = True) -> Iterator[None]:
+    """While the block runs, hide dependencies' FutureWarnings / deprecation notes (also in the
+    worker processes it starts) and the prints of NOISY_MODULES; all is restored after it."""
+    if not enabled:
+        yield
+        return
+    variables = {"PYTHONWARNINGS": "ignore", "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error"}
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: value for name, value in variables.items() if saved[name] is None})
+    finder = QuietImports(NOISY_MODULES)
+    sys.meta_path.insert(0, finder)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.meta_path.remove(finder)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
 
 
 def one_line(message: str) -> str:

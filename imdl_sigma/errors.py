@@ -26,8 +26,9 @@ class JobFailedError(SigmaError):
     exit_code = 1
 
 
-class JobInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped a job after its last finished unit of work was saved."""
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a job after its last finished unit of work was saved (still an
+    interrupt to callers: `except Exception` does not swallow it)."""
 
     exit_code = 130
 
