@@ -70,6 +70,24 @@ def check_weights_source(value: str, flag: str) -> None:
                             "Face id (e.g. facebook/dinov2-base) that is in the local cache")
 
 
+# Options naming pretrained weights: (attribute, flag, may be a Hugging Face id in the cache).
+WEIGHT_OPTIONS = (("backbone_weights", "--backbone-weights", True), ("parser_weights", "--parser-weights", True),
+                  ("grounding_weights", "--grounding-weights", True), ("vae", "--vae", True),
+                  ("sam_weights", "--sam-weights", False))
+
+
+def check_weight_options(args) -> None:
+    """Every weights option given names something that exists (or a hub id), before any work."""
+    for attribute, flag, hub in WEIGHT_OPTIONS:
+        value = getattr(args, attribute, None)
+        if not value:
+            continue
+        if hub:
+            check_weights_source(value, flag)
+        elif not Path(value).expanduser().is_file():
+            raise BadInputError(f"{flag} {value}: no such file")
+
+
 def check_backbone_weights(config, weights: str, described: str) -> None:
     """--backbone-weights applies to a DINOv2 backbone only (a stand-in CNN's are in the checkpoint)."""
     if config.backbone.kind != "dinov2":
@@ -661,6 +679,7 @@ def run_command(args, argv: list[str]) -> int:
     """args.func under the error policy: an exit code and at most one line on stderr."""
     previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # SIGTERM as Ctrl-C
     try:
+        check_weight_options(args)
         return args.func(args)
     except (JobInterrupted, KeyboardInterrupt) as stop:
         if args.debug:

@@ -103,7 +103,9 @@ BAD_INPUT = [
     ("stage 2 without a VAE", ["train", "--stage", "2", "--pairs", "P", "--out", "o", "--config", "tiny"],
      "needs a Stable Diffusion VAE", "main"),
     ("stage 2 without unlabeled pairs", ["train", "--stage", "2", "--pairs", "P", "--out", "o", "--config", "tiny",
-                                         "--vae", "/nonexistent"], "needs unlabeled editing pairs", "main"),
+                                         "--vae", "{tmp}"], "needs unlabeled editing pairs", "main"),
+    ("missing parser weights", ["parse", "remove the cat", "--backend", "llm", "--parser-weights", "/nonexistent/llm"],
+     "--parser-weights /nonexistent/llm: no such file or directory", "main"),
     ("feature cache without a frozen backbone", ["train", "--pairs", "P", "--out", "o", "--config", "standin",
                                                  "--cache-features", "C"], "frozen backbone", "main"),
     ("missing weight file", ["finetune", "--model", "mvss_net", "--data", "{tmp}/one_pair", "--out", "o",
@@ -144,9 +146,9 @@ def process_runs(inputs):
 
 
 @pytest.mark.parametrize("name, argv, message, how", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
-def test_bad_input_is_one_line_and_exit_2(inputs, process_runs, name, argv, message, how, capsys, monkeypatch):
+def test_bad_input_is_one_line_and_exit_2(inputs, request, name, argv, message, how, capsys, monkeypatch):
     if how == "process":
-        result = process_runs[name]
+        result = request.getfixturevalue("process_runs")[name]
         code, out, err = result.returncode, result.stdout, result.stderr
     else:
         from imdl_sigma.cli import main
