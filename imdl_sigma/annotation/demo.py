@@ -134,7 +134,7 @@ near-full (<code>--filter flag</code> keeps them, flagged); they are shown and s
 def figure_cell(path: str, caption: str, note: str = "") -> str:
     return (f'<td><a class="zoom" href="{html.escape(path)}" title="{html.escape(caption)}">'
             f'<img src="{html.escape(path)}" alt="{html.escape(caption)}" loading="lazy"></a>'
-            f"<small>{html.escape(note)}</small></td>")
+            f'<small class="caption">{html.escape(note)}</small></td>')
 
 
 def pair_notes(view: PairView) -> str:
@@ -181,7 +181,7 @@ def worst_rows(views: list[PairView], methods: list[str]) -> str:
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em 2em;max-width:1400px;line-height:1.4}
 table{border-collapse:collapse;margin-bottom:1.5em} td,th{border:1px solid #ccc;padding:4px;vertical-align:top}
-td img{display:block;width:240px;height:auto;cursor:zoom-in} td small{display:block;max-width:240px}
+td img{display:block;width:240px;height:auto;cursor:zoom-in} td small{display:block} .caption{max-width:240px}
 tr.empty{background:#f3f3f3} .swatch{display:inline-block;width:1em;height:1em;margin-right:.4em;vertical-align:-.15em}
 th.num,td.num{text-align:right} dialog{padding:.5em;border:0;max-width:95vw}
 dialog img{height:82vh;width:auto;max-width:92vw;object-fit:contain;image-rendering:pixelated;display:block}
