@@ -51,9 +51,32 @@ class FinetuneConfig:
 
 
 def resolve_data(name_or_path: str, scratch: Path) -> Path:
-    """A registered dataset name or a path → a dataset.json file or a ManiDataset folder. A pairs
-    manifest (an evaluation set from `benco corpus export`) becomes a JsonDataset of its edited
-    images and masks, written under `scratch`."""
+    """A registered dataset name or a path → a dataset.json file or a ManiDataset folder, holding
+    at least one image. A pairs manifest (an evaluation set from `benco corpus export`) becomes a
+    JsonDataset of its edited images and masks, written under `scratch`."""
+    return check_not_empty(locate_data(name_or_path, scratch), name_or_path)
+
+
+def check_not_empty(path: Path, name: str) -> Path:
+    """IMDL-BenCo's datasets fail on an empty image list with a TypeError; say which and why first."""
+    if path.is_dir():
+        count = sum(1 for item in (path / "Tp").iterdir() if item.is_file())
+    else:
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise BadInputError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); an IMDL-BenCo JsonDataset "
+                                "is a list of [image, mask] pairs") from None
+        if not isinstance(entries, list):
+            raise BadInputError(f"{path}: an IMDL-BenCo JsonDataset is a JSON list of [image, mask] pairs")
+        count = len(entries)
+    if count == 0:
+        raise BadInputError(f"dataset '{name}' ({path}) has no image; annotate or export pairs into it first "
+                            "(`benco annotate` kept none if its stats.json says so)")
+    return path
+
+
+def locate_data(name_or_path: str, scratch: Path) -> Path:
     from imdl_sigma.data.benco_datasets import write_json_dataset
     from imdl_sigma.data.manifest import read_manifest
     from imdl_sigma.data.registry import resolve_dataset
@@ -133,8 +156,6 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
     """Fine-tune `model_name` on `data` (None: score the public weights only), score every test
     set; writes OUT/results.json and OUT/checkpoint-last.pth ({'model': state_dict, ...} as
     IMDL-BenCo's test.py reads it)."""
-    from IMDLBenCo.training_scripts.trainer.trainer import train_one_epoch
-    from IMDLBenCo.training_scripts.utils import misc
     from torch.utils.data import DataLoader
     from torch.utils.tensorboard import SummaryWriter
 
@@ -145,10 +166,16 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
     torch.manual_seed(config.seed + rank)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Datasets first: an empty or missing one fails before IMDL-BenCo is imported (slow) and the detector built.
+    train_path = resolve_data(data, out) if data is not None else None
+    test_paths = {name: resolve_data(path, out) for name, path in tests.items()}
+    from IMDLBenCo.training_scripts.trainer.trainer import train_one_epoch
+    from IMDLBenCo.training_scripts.utils import misc
+
     model = build_detector(model_name, weights, config.image_size, random_init=random_init, tiny=tiny).to(device)
-    test_loaders = {name: DataLoader(benco_dataset(resolve_data(path, out), False, config, spec),
+    test_loaders = {name: DataLoader(benco_dataset(path, False, config, spec),
                                      batch_size=config.batch_size, num_workers=config.num_workers)
-                    for name, path in tests.items()}
+                    for name, path in test_paths.items()}
     lr = config.lr or spec.lr
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
                                   weight_decay=config.weight_decay)
@@ -160,7 +187,7 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
         start_epoch, history = state["epoch"] + 1, state.get("history", [])
     started = time.time()
     if data is not None:
-        train_set = benco_dataset(resolve_data(data, out), True, config, spec)
+        train_set = benco_dataset(train_path, True, config, spec)
         sampler = torch.utils.data.DistributedSampler(train_set, shuffle=True) if world > 1 else None
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
                             num_workers=config.num_workers, drop_last=len(train_set) > config.batch_size)

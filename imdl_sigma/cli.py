@@ -1,8 +1,9 @@
 """`benco`: IMDL-BenCo's command, extended with SIGMA's subcommands.
 
 IMDL-BenCo's own subcommands (`init`, `env`) and `-v/--version` are delegated to
-`IMDLBenCo.cli.main` unchanged; everything else is defined here. Bad input gets one line on
-stderr and exit code 2.
+`IMDLBenCo.cli.main` unchanged; everything else is defined here. One error policy for all of
+them (exit codes in `imdl_sigma.errors`): bad input gets one line on stderr and exit code 2, a
+traceback only with `--debug`; dependencies' warnings only with `--verbose`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import shlex
+import signal
 import sys
 from pathlib import Path
 
-from .errors import SigmaError
+from .console import one_line, quiet_dependencies
+from .errors import BadInputError, JobFailedError, JobInterrupted, SigmaError
 
 UPSTREAM_COMMANDS = ("init", "env")
 
@@ -46,11 +51,50 @@ def resolve_sigma_config(name: str, overrides: list[str], backbone_weights: str 
     try:
         config = SigmaConfig.resolve(name).with_overrides(parse_overrides(overrides))
     except KeyError as err:
-        raise SigmaError(str(err).strip("'\"")) from None
+        raise SigmaError(err.args[0]) from None
     if backbone_weights:
+        check_backbone_weights(config, backbone_weights, f"config '{name}'")
         config.backbone.name_or_path = backbone_weights
         config.backbone.pretrained = True
     return config
+
+
+# A Hugging Face hub id ("org/name"), looked up in the local cache only.
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def check_weights_source(value: str, flag: str) -> None:
+    """A weights option names an existing file / folder, or a hub id to find in the cache."""
+    if not Path(value).expanduser().exists() and not HUB_ID.fullmatch(value):
+        raise BadInputError(f"{flag} {value}: no such file or directory; give a local folder, or a Hugging "
+                            "Face id (e.g. facebook/dinov2-base) that is in the local cache")
+
+
+# Options naming pretrained weights: (attribute, flag, may be a Hugging Face id in the cache).
+WEIGHT_OPTIONS = (("backbone_weights", "--backbone-weights", True), ("parser_weights", "--parser-weights", True),
+                  ("grounding_weights", "--grounding-weights", True), ("vae", "--vae", True),
+                  ("sam_weights", "--sam-weights", False))
+
+
+def check_weight_options(args) -> None:
+    """Every weights option given names something that exists (or a hub id), before any work."""
+    for attribute, flag, hub in WEIGHT_OPTIONS:
+        value = getattr(args, attribute, None)
+        if not value:
+            continue
+        if hub:
+            check_weights_source(value, flag)
+        elif not Path(value).expanduser().is_file():
+            raise BadInputError(f"{flag} {value}: no such file")
+
+
+def check_backbone_weights(config, weights: str, described: str) -> None:
+    """--backbone-weights applies to a DINOv2 backbone only (a stand-in CNN's are in the checkpoint)."""
+    if config.backbone.kind != "dinov2":
+        raise BadInputError(f"--backbone-weights {weights} cannot apply: {described} has a "
+                            f"'{config.backbone.kind}' backbone (its weights are in the checkpoint), not "
+                            "DINOv2; drop --backbone-weights, or use a checkpoint of the base config")
+    check_weights_source(weights, "--backbone-weights")
 
 
 # ---- subcommands ------------------------------------------------------------------------
@@ -164,7 +208,9 @@ def train_learned_baseline(name: str, args, train_config) -> int:
     try:
         config = resolve_baseline_config(name, args.config or "", parse_overrides(args.set), args.backbone_weights)
     except KeyError as err:
-        raise SigmaError(str(err).strip("'\"")) from None
+        raise SigmaError(err.args[0]) from None
+    if args.backbone_weights:
+        check_weights_source(args.backbone_weights, "--backbone-weights")
     print(train_baseline(name, args.pairs, args.out, config, train_config, val_pairs=args.val_pairs,
                          resume=args.resume, init=args.init))
     return 0
@@ -180,6 +226,9 @@ def finetune_config(args):
 
 
 def cmd_finetune(args) -> int:
+    from downstream.detectors import detector_spec
+
+    detector_spec(args.model)  # an unknown name fails before IMDL-BenCo is imported
     from downstream.finetune import finetune
     from downstream.table2 import test_sets
 
@@ -263,6 +312,13 @@ def cmd_annotate(args) -> int:
     )
     from .data.registry import resolve_dataset
 
+    if args.backbone_weights:
+        from .config import SigmaConfig
+        from .training.checkpoint import load_checkpoint
+
+        payload = load_checkpoint(args.checkpoint, architecture="SIGMA")
+        check_backbone_weights(SigmaConfig.from_dict(payload["config"]), args.backbone_weights,
+                               f"checkpoint {args.checkpoint or 'the bundled stand-in'}")
     corpora = {}
     for item in args.corpus or []:
         corpus_name, _, root = item.partition("=")
@@ -273,13 +329,33 @@ def cmd_annotate(args) -> int:
                      grounding=grounding_config(args, required=False), intent_cache=args.intent_cache)
     if stats:
         print(json.dumps({k: stats[k] for k in ("pairs", "kept", "errors", "dropped", "pairs_per_second")}))
+        report_annotation(stats, Path(args.out))
     return 0
+
+
+def report_annotation(stats: dict, out: Path) -> None:
+    """Partial failure: the count and the errors file on stderr; nothing done: JobFailedError."""
+    failed, total = stats["errors"], stats["errors"] + stats["pairs"]
+    errors_file = out / "errors.jsonl"
+    if stats["pairs"] == 0:
+        from .data.jsonl import read_jsonl
+
+        first = next(iter(read_jsonl(errors_file)), {}).get("error", "")
+        raise JobFailedError(f"all {failed} pairs failed (first: {first}); every error is in {errors_file}")
+    if stats["kept"] == 0:
+        raise JobFailedError(f"no pair kept: the quality filters dropped all {stats['pairs']} "
+                             f"({json.dumps(stats['dropped'])}), so {out / 'dataset.json'} is empty; "
+                             "--filter flag keeps them, flagged")
+    if failed:
+        print(f"benco annotate: {failed} of {total} pairs failed; they are listed in {errors_file}",
+              file=sys.stderr)
 
 
 def cmd_demo(args) -> int:
     from .annotation.demo import run_demo
 
-    summary = run_demo(args.out, n=args.n, checkpoint=args.checkpoint, seed=args.seed)
+    given = {"out_dir": args.out, "seed": args.seed}
+    summary = run_demo(n=args.n, checkpoint=args.checkpoint, **{k: v for k, v in given.items() if v is not None})
     for method, row in summary["metrics"].items():
         print(f"{method:24s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}  (n={row['n']})")
     print(f"dataset: {summary['dataset']}\npage:    {summary['page']}")
@@ -334,8 +410,15 @@ def cmd_bench(args) -> int:
 
 # ---- parser -----------------------------------------------------------------------------
 
+class BencoParser(argparse.ArgumentParser):
+    """Usage errors in one line too (the usage itself is in --help); subcommands inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = BencoParser(
         prog="benco",
         description="IMDL-BenCo command line with the imdl-sigma plugin (SIGMA edit-mask annotator).",
     )
@@ -345,10 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="IMDL-BenCo: show environment information (delegated)", add_help=False)
 
     demo = sub.add_parser("demo", help="the main job end to end on bundled photos (offline, CPU)")
-    demo.add_argument("--out", default="sigma_demo", help="output folder (default: sigma_demo)")
+    demo.add_argument("--out", help="output folder (default: runs/demo, a folder git ignores)")
     demo.add_argument("--n", type=int, default=24, help="number of synthetic pairs")
     demo.add_argument("--checkpoint", help="checkpoint (default: the bundled stand-in)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, help="generator seed (default: 1000, unlike `benco synth`'s 0, so the "
+                      "demo's pairs are never those of a training set made with defaults)")
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train the SIGMA annotator (Stage I / Stage II)")
@@ -551,21 +635,89 @@ def delegate_upstream(argv: list[str]) -> int:
     return 0
 
 
+def add_global_flags(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """--debug / --verbose on the command and on every subcommand of ours (either place works)."""
+    default = False if top else argparse.SUPPRESS  # a subcommand must not reset the top-level value
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="on an error, show the traceback instead of one line")
+    parser.add_argument("--verbose", action="store_true", default=default,
+                        help="show the warnings of dependencies (hidden otherwise)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if name not in UPSTREAM_COMMANDS:
+                    add_global_flags(sub, top=False)
+
+
+def resume_command(args, argv: list[str]) -> str | None:
+    """The command line that continues an interrupted job, or None where there is nothing to resume."""
+    rerun = ["benco", *argv]
+    if args.command == "annotate":
+        return shlex.join(rerun + ([] if args.resume else ["--resume"]))
+    if args.command in ("demo", "synth", "ground") or getattr(args, "corpus_command", None) == "export":
+        return shlex.join(rerun)  # these keep finished work and skip it on a rerun
+    last = {"train": "last.pt", "finetune": "checkpoint-last.pth"}.get(args.command)
+    if last and (Path(args.out) / last).is_file():
+        without = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
+        return shlex.join(["benco", *without, "--resume", str(Path(args.out) / last)])
+    return None
+
+
+def interrupted_message(args, argv: list[str], stop: JobInterrupted | None) -> str:
+    done = f", {stop}" if stop is not None else ""
+    again = resume_command(args, argv)
+    return f"benco {args.command}: interrupted{done}" + (f"; continue with: {again}" if again else "")
+
+
+def raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and (argv[0] in UPSTREAM_COMMANDS or argv[0] in ("-v", "--version")):
         return delegate_upstream(argv)
     parser = build_parser()
+    add_global_flags(parser)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with quiet_dependencies(enabled=not args.verbose):
+        return run_command(args, argv)
+
+
+def run_command(args, argv: list[str]) -> int:
+    """args.func under the error policy: an exit code and at most one line on stderr."""
+    previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # SIGTERM as Ctrl-C
     try:
+        check_weight_options(args)
         return args.func(args)
+    except (JobInterrupted, KeyboardInterrupt) as stop:
+        if args.debug:
+            raise
+        print(interrupted_message(args, argv, stop if isinstance(stop, JobInterrupted) else None),
+              file=sys.stderr)
+        return JobInterrupted.exit_code
     except SigmaError as err:
-        print(f"benco {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        if args.debug:
+            raise
+        print(f"benco {args.command}: error: {one_line(str(err))}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # a path that cannot be read or written (permissions, full disk, ...)
+        if args.debug or err.filename is None:
+            raise
+        print(f"benco {args.command}: error: {err.filename}: {err.strerror}", file=sys.stderr)
+        return BadInputError.exit_code
+    except Exception as err:  # a defect, or bad input not checked yet: still one line without --debug
+        if args.debug:
+            raise
+        print(f"benco {args.command}: internal error: {err.__class__.__name__}: {one_line(str(err))} "
+              "(rerun with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

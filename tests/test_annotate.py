@@ -121,8 +121,10 @@ def test_demo_writes_dataset_metrics_and_page(tiny_checkpoint, tmp_path):
     summary = run_demo(str(tmp_path / "demo"), n=4, checkpoint=str(tiny_checkpoint), progress=False)
     assert set(summary["metrics"]) >= {"sigma", "pixdiff-morph", "pixdiff-otsu"}
     page = (tmp_path / "demo" / "index.html").read_text()
-    assert page.count("<img") == 4 * summary["stats"]["kept"]
-    for src in __import__("re").findall(r'src="([^"]+)"', page):
+    for pair_id in (f"synth{i:06d}" for i in range(4)):  # every pair, kept in the dataset or not
+        assert f"<b>{pair_id}</b>" in page
+    assert "Instructions were not used" in page and "probability is above <b>0.5</b>" in page
+    for src in __import__("re").findall(r'(?:src|href)="([^"#]+)"', page):
         assert (tmp_path / "demo" / src).is_file()
     assert json.loads((tmp_path / "demo" / "dataset" / "dataset.json").read_text())
 

@@ -50,27 +50,6 @@ def test_parse_prints_one_json_object(capsys):
         "original": "cat", "edited": "dog", "action": "replace", "source": "rules"}
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["annotate", "--pairs", "/nonexistent/pairs.jsonl", "--out", "OUT"], "manifest not found"),
-    (["train", "--pairs", "/nonexistent.jsonl", "--out", "OUT", "--config", "nope"], "neither a SIGMA preset"),
-    (["synth", "--out", "OUT", "--n", "1", "--images", "/nonexistent"], "--images folder not found"),
-    (["demo", "--checkpoint", "/nonexistent.pt", "--n", "1"], "checkpoint not found"),
-    (["train", "--stage", "2", "--pairs", "P", "--out", "OUT", "--config", "tiny"], "needs a Stable Diffusion VAE"),
-    (["train", "--stage", "2", "--pairs", "P", "--out", "OUT", "--config", "tiny", "--vae", "/nonexistent"],
-     "needs unlabeled editing pairs"),
-    (["train", "--pairs", "P", "--out", "OUT", "--config", "standin", "--cache-features", "C"], "frozen backbone"),
-    (["finetune", "--model", "nosuch", "--data", "D", "--out", "OUT"], "unknown detector 'nosuch'"),
-    (["finetune", "--model", "trufor", "--data", "D", "--out", "OUT"], "--weights noiseprint=FILE"),
-    (["finetune", "--model", "mvss_net", "--data", "D", "--out", "OUT", "--weights", "resnet50=/none.pth"],
-     "weight file for 'resnet50' not found"),
-])
-def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and err.startswith("benco ")
-
-
 def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet

@@ -27,8 +27,9 @@ from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
-from ..errors import BadInputError
+from ..errors import BadInputError, JobInterrupted
 from ..grounding.cache import ParseCache, parse_many
+from ..interrupt import stop_on_signal
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
     pairs, seen = [], set()
     for manifest in manifests:
         corpus = Path(manifest).parent.name
-        for pair in read_manifest(manifest, skip_bad=skip_bad, check_files=False):
+        listed = read_manifest(manifest, skip_bad=skip_bad, check_files=False)
+        if not listed:
+            raise BadInputError(f"{manifest}: no pair in it; a manifest lists one JSON object per "
+                                "pair, one a line (README, 'Pairs manifest')")
+        for pair in listed:
             pair.corpus = pair.corpus or corpus
             if pair_key(pair) in seen:
                 raise BadInputError(f"pair {pair_key(pair)} appears in more than one manifest")
@@ -148,42 +153,59 @@ class AnnotationJob:
 
     def run(self, pairs: Iterable[Pair | Unreadable], done: set[str], progress: bool = True,
             total: int | None = None) -> dict:
-        """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping the `done` keys."""
+        """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping the `done` keys.
+
+        Ctrl-C / SIGTERM: the current batch is finished (a second signal drops it) and the run
+        stops with `interrupted` set; a batch's records are written in one go, so it is either
+        all in `records/` or not at all."""
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"annotate[{self.rank}]", unit="pair", disable=not progress)
-        started, annotated, skipped = time.time(), 0, 0
+        started = time.time()
+        counts = {"annotated": 0, "failed": 0, "skipped": 0}
         with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
-                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors:
+                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors, \
+                stop_on_signal("batch") as stop:
             def flush(batch: list[Pair]) -> None:
-                nonlocal annotated
-                for record in self.annotate_batch(batch, errors):
-                    records.write(json.dumps(record, ensure_ascii=False) + "\n")
-                records.flush()
-                os.fsync(records.fileno())
-                annotated += len(batch)
+                finished = self.annotate_batch(batch, errors)
+                with stop.critical():
+                    records.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in finished))
+                    records.flush()
+                    os.fsync(records.fileno())
+                counts["annotated"] += len(finished)
+                counts["failed"] += len(batch) - len(finished)
                 bar.update(len(batch))
-                bar.set_postfix(pairs_per_s=f"{annotated / max(1e-9, time.time() - started):.2f}")
+                bar.set_postfix(pairs_per_s=f"{counts['annotated'] / max(1e-9, time.time() - started):.2f}")
 
-            batch = []
-            for pair in pairs:
-                if isinstance(pair, Unreadable):
-                    errors.write(json.dumps({"key": pair.key, "error": pair.error}) + "\n")
-                    bar.update()
-                    continue
-                if pair_key(pair) in done:
-                    skipped += 1
-                    bar.update()
-                    continue
-                batch.append(pair)
-                if len(batch) == self.config.batch_size:
+            def pending() -> Iterator[list[Pair]]:
+                batch = []
+                for pair in pairs:
+                    if isinstance(pair, Unreadable):
+                        errors.write(json.dumps({"key": pair.key, "error": pair.error}) + "\n")
+                        counts["failed"] += 1
+                        bar.update()
+                    elif pair_key(pair) in done:
+                        counts["skipped"] += 1
+                        bar.update()
+                    else:
+                        batch.append(pair)
+                    if len(batch) == self.config.batch_size:
+                        yield batch
+                        batch = []
+                if batch:
+                    yield batch
+
+            try:
+                for batch in pending():
                     flush(batch)
-                    batch = []
-            if batch:
-                flush(batch)
+                    if stop.requested:
+                        break
+            except KeyboardInterrupt:  # a second signal: the unfinished batch is dropped
+                stop.requested = True
         bar.close()
-        log.info("rank %d: annotated %d pairs, %d were already done", self.rank, annotated, skipped)
-        return {"annotated": annotated, "seconds": time.time() - started}
+        log.info("rank %d: annotated %d pairs, %d failed, %d were already done%s", self.rank, counts["annotated"],
+                 counts["failed"], counts["skipped"], " (interrupted)" if stop.requested else "")
+        return {**counts, "seconds": time.time() - started, "interrupted": stop.requested}
 
     def annotate_batch(self, batch: list[Pair], errors) -> list[dict]:
         loaded = []
@@ -313,6 +335,8 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     if corpora:
         stream = chain(mine, corpus_pairs(corpora, out, rank, world, done))
     timing = job.run(stream, done, progress, total=None if corpora else len(mine))
+    if timing["interrupted"]:
+        raise JobInterrupted(len(read_records(job.records_dir)), None if corpora else len(pairs))
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:

@@ -44,9 +44,9 @@ def _relative(path: str, root: Path) -> str:
 class ManifestError(BadInputError):
     def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  {path}:{number}: {why}" for number, why in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{len(problems)} bad line(s) in {path} (use --skip-bad to skip them):\n{lines}{more}")
+        lines = "; ".join(f"{path}:{number}: {why}" for number, why in problems[:3])
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        super().__init__(f"{len(problems)} bad line(s): {lines}{more} (fix them, or --skip-bad to skip them)")
 
 
 def parse_line(text: str, root: Path) -> Pair:
