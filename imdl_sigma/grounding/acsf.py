@@ -21,6 +21,11 @@ def concept_map(instance_masks: np.ndarray | None, size: tuple[int, int], epsilo
     return (epsilon + (1 - epsilon) * resized).numpy()
 
 
+def fusion_action(parsed_action: str, category_action: str | None) -> str:
+    """The action ACSF fuses with: the corpus category's, where the corpus maps it, else the parse's."""
+    return category_action if category_action in ACTIONS else parsed_action
+
+
 def acsf(action: str, original_map: np.ndarray | None, edited_map: np.ndarray | None, size: tuple[int, int],
          epsilon: float) -> np.ndarray:
     """add → A_e; remove → A_o; replace / attribute change → A_o ⊙ A_e; global → ε everywhere.
