@@ -24,11 +24,11 @@ import torch
 
 from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
+from ..data.corpora.categories import category_action
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
-from ..data.corpora.categories import category_action
 from ..grounding.acsf import fusion_action
 from ..grounding.cache import ParseCache, parse_many
 
