@@ -74,12 +74,17 @@ def test_cocoglide_release_exports_512_pairs_from_the_command_line(tmp_path, cap
     assert '"exported": 512' in capsys.readouterr().out
 
 
-def test_cocoglide_without_its_table_says_so(tmp_path, capsys):
+@pytest.mark.parametrize("damage,message", [
+    (lambda table: table.unlink(), "pairing table not found"),
+    (lambda table: table.write_text("real,fake,mask,prompt\n"), "has no rows"),
+    (lambda table: table.write_text("source,edited\nreal/a.png,fake/b.png\n"), "no column(s) real, fake, mask"),
+])
+def test_cocoglide_table_problems_are_one_line(tmp_path, capsys, damage, message):
     root = tmp_path / "CocoGlide"
     cocoglide_release(root, 2)
-    (root / "table.csv").unlink()
+    damage(root / "table.csv")
     assert main(["corpus", "export", "cocoglide", "--root", str(root), "--out", str(tmp_path / "o")]) == 2
-    assert "table.csv" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 # ---- folder layouts --------------------------------------------------------------------------

@@ -147,9 +147,14 @@ def table_rows(path: Path) -> list[dict[str, str]]:
         raise BadInputError(f"pairing table not found: {path} (set --layout table=...)")
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:  # utf-8-sig drops the BOM
-            return list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise BadInputError(f"{path}: not a readable CSV table ({err})") from None
+    if not rows:
+        raise BadInputError(f"{path}: the pairing table has no rows")
+    return rows
 
 
 def resolve_in(root: Path, value: str, folder: str) -> Path:
@@ -164,7 +169,7 @@ def read_table(root: str | Path, layout: TableLayout, corpus: str,
     root = Path(root)
     rows = table_rows(root / layout.table)
     roles = (layout.source, layout.edited, layout.mask, layout.instruction)
-    missing = [column for column in roles if column and rows and column not in rows[0]]
+    missing = [column for column in roles if column and column not in rows[0]]
     if missing:
         raise BadInputError(f"{root / layout.table}: no column(s) {', '.join(missing)}; it has "
                             f"{', '.join(rows[0])} (map them with --layout source=... edited=... mask=...)")
