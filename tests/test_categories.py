@@ -11,7 +11,7 @@ from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.corpora import CORPORA
 from imdl_sigma.data.corpora.categories import CATEGORY_ACTIONS, category_action
 from imdl_sigma.data.manifest import Pair, read_manifest, write_manifest
-from imdl_sigma.grounding.acsf import fusion_action
+from imdl_sigma.grounding.acsf import fusion_action, with_corpus_actions
 from imdl_sigma.grounding.parser import ACTIONS, parse_rules
 from imdl_sigma.model import SigmaNet
 from imdl_sigma.training.checkpoint import save_checkpoint
@@ -39,6 +39,11 @@ def test_categories_map_where_the_corpus_has_a_map():
 def test_fusion_action_prefers_a_mapped_category():
     assert fusion_action("add", "attribute change") == "attribute change"
     assert fusion_action("add", None) == "add"
+    parses = [parse_rules("add a hat") for _ in range(3)]
+    pairs = [Pair("a", "s", "e", edit_type="color_alter", corpus="anyedit"),
+             Pair("b", "s", "e", edit_type="recolor", corpus="anyedit"), Pair("c", "s", "e")]
+    assert [p["action"] for p in with_corpus_actions(parses, pairs)] == ["attribute change", "add", "add"]
+    assert all(p["action"] == "add" for p in parses)  # the parses themselves (cached) are not changed
 
 
 def test_manifest_edit_type_is_free_text(tmp_path):

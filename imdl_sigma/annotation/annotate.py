@@ -24,12 +24,11 @@ import torch
 
 from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.corpora.categories import category_action
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
-from ..grounding.acsf import fusion_action
+from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
 
 log = logging.getLogger(__name__)
@@ -199,18 +198,16 @@ class AnnotationJob:
         if not loaded:
             return []
         parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
-        actions = [fusion_action(parsed["action"], category_action(pair.corpus, pair.edit_type))
-                   for (pair, *_), parsed in zip(loaded, parses)]
+        fused = with_corpus_actions(parses, [pair for pair, *_ in loaded])  # the action ACSF fuses with
         cached = None
         if self.intent_cache is not None:
             maps = [self.intent_cache.load(p) for p, *_ in loaded]
             if all(m is not None for m in maps):
                 cached = torch.from_numpy(np.stack(maps))[:, None]
         probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
-                                                   parses=[dict(p, action=a) for p, a in zip(parses, actions)],
-                                                   intent_maps=cached)
+                                                   parses=fused, intent_maps=cached)
         records = []
-        for (pair, source_shape, _, edited), parsed, action, prob in zip(loaded, parses, actions, probs):
+        for (pair, source_shape, _, edited), parsed, used, prob in zip(loaded, parses, fused, probs):
             mask = prob > self.annotator.config.mask_threshold
             flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
             kept = not flags or self.config.filters.action == "flag"
@@ -221,7 +218,7 @@ class AnnotationJob:
                 "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
                 "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
                 "mask": str(mask_path.resolve()) if kept else None,
-                "edit_type": pair.edit_type, "action": action, "parse": parsed,
+                "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
                 "area": float(mask.mean()), "flags": flags, "kept": kept,
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
                 **({"provenance_grounding": "cache"} if cached is not None else {}),
