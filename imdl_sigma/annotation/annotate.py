@@ -28,6 +28,7 @@ from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError, JobInterrupted
+from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
 from ..interrupt import stop_on_signal
 
@@ -219,15 +220,16 @@ class AnnotationJob:
         if not loaded:
             return []
         parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
+        fused = with_corpus_actions(parses, [pair for pair, *_ in loaded])  # the action ACSF fuses with
         cached = None
         if self.intent_cache is not None:
             maps = [self.intent_cache.load(p) for p, *_ in loaded]
             if all(m is not None for m in maps):
                 cached = torch.from_numpy(np.stack(maps))[:, None]
         probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
-                                                   parses=parses, intent_maps=cached)
+                                                   parses=fused, intent_maps=cached)
         records = []
-        for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
+        for (pair, source_shape, _, edited), parsed, used, prob in zip(loaded, parses, fused, probs):
             mask = prob > self.annotator.config.mask_threshold
             flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
             kept = not flags or self.config.filters.action == "flag"
@@ -238,7 +240,7 @@ class AnnotationJob:
                 "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
                 "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
                 "mask": str(mask_path.resolve()) if kept else None,
-                "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
+                "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
                 "area": float(mask.mean()), "flags": flags, "kept": kept,
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
                 **({"provenance_grounding": "cache"} if cached is not None else {}),
@@ -278,7 +280,8 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
     return {
         "pairs": len(records), "kept": len(kept), "errors": errors,
         "per_corpus": dict(Counter(r["corpus"] for r in kept)),
-        "per_edit_type": dict(Counter(r["edit_type"] for r in kept)),
+        "per_edit_type": dict(Counter(r["edit_type"] for r in kept if r["edit_type"])),  # corpus categories
+        "per_action": dict(Counter(r.get("action", r["parse"]["action"]) for r in kept)),
         "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
         "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
         "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},

@@ -90,10 +90,11 @@ class SigmaPairDataset(Dataset):
         height, width = edited.shape[:2]
         intent = self.intent_cache.load(pair)
         if intent is None and self.grounder is not None:
+            from ..grounding.acsf import with_corpus_actions
             from ..grounding.cache import parse_many
             from ..grounding.intent import intent_maps
 
-            parsed = parse_many([pair.instruction], self.parser)
+            parsed = with_corpus_actions(parse_many([pair.instruction], self.parser), [pair])
             intent = intent_maps(self.grounder, parsed, [source], [edited], self.epsilon)[0]
             self.intent_cache.save(pair, intent)
         if intent is None:

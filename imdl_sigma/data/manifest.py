@@ -9,7 +9,6 @@ from pathlib import Path
 from ..errors import BadInputError
 from .jsonl import write_jsonl
 
-EDIT_TYPES = ("add", "remove", "attribute change", "replace", "global")
 REQUIRED = ("id", "source", "edited")
 
 
@@ -20,7 +19,7 @@ class Pair:
     edited: str
     instruction: str = ""
     mask: str | None = None
-    edit_type: str | None = None
+    edit_type: str | None = None  # the corpus's own category, free text ("color_alter", "zero-edit", ...)
     corpus: str | None = None
 
     def to_record(self, root: Path | None = None) -> dict:
@@ -59,9 +58,9 @@ def parse_line(text: str, root: Path) -> Pair:
     missing = [key for key in REQUIRED if not record.get(key)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
-    edit_type = record.get("edit_type")
-    if edit_type is not None and edit_type not in EDIT_TYPES:
-        raise ValueError(f"edit_type '{edit_type}' is not one of {', '.join(EDIT_TYPES)}")
+    edit_type = record.get("edit_type")  # free text; never a reason to reject the pair
+    if edit_type is not None and not isinstance(edit_type, str):
+        edit_type = json.dumps(edit_type, ensure_ascii=False)
     instruction = record.get("instruction") or ""
     if not isinstance(instruction, str):
         raise ValueError("instruction is not a string")
@@ -75,7 +74,7 @@ def parse_line(text: str, root: Path) -> Pair:
 
     return Pair(
         id=str(record["id"]), source=resolve(record["source"]), edited=resolve(record["edited"]),
-        instruction=instruction, mask=resolve(record.get("mask")), edit_type=edit_type,
+        instruction=instruction, mask=resolve(record.get("mask")), edit_type=edit_type or None,
         corpus=record.get("corpus"),
     )
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.corpora.categories import category_action
 from .parser import ACTIONS
 
 
@@ -19,6 +20,17 @@ def concept_map(instance_masks: np.ndarray | None, size: tuple[int, int], epsilo
     merged = torch.from_numpy(np.asarray(instance_masks, np.float32).max(axis=0))[None, None]
     resized = F.interpolate(merged, size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
     return (epsilon + (1 - epsilon) * resized).numpy()
+
+
+def fusion_action(parsed_action: str, category_action: str | None) -> str:
+    """The action ACSF fuses with: the corpus category's, where the corpus maps it, else the parse's."""
+    return category_action if category_action in ACTIONS else parsed_action
+
+
+def with_corpus_actions(parses: list[dict], pairs: list) -> list[dict]:
+    """Copies of the pairs' parses whose `action` is the one ACSF fuses with (manifest Pairs: corpus, edit_type)."""
+    return [dict(parsed, action=fusion_action(parsed["action"], category_action(pair.corpus, pair.edit_type)))
+            for parsed, pair in zip(parses, pairs)]
 
 
 def acsf(action: str, original_map: np.ndarray | None, edited_map: np.ndarray | None, size: tuple[int, int],

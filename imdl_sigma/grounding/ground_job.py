@@ -13,6 +13,7 @@ from ..annotation.annotate import load_pairs, pair_key
 from ..data.datasets import match_size
 from ..data.images import load_rgb
 from ..errors import BadInputError
+from .acsf import with_corpus_actions
 from .cache import ParseCache, parse_many
 from .intent import DEFAULT_MAP_SIZE, IntentCache, intent_maps
 
@@ -42,6 +43,7 @@ def ground_pairs(manifests: list[str], cache_dir: str, grounder, parser: str = "
                     error_log.write(json.dumps({"key": pair_key(pair), "error": str(err)}) + "\n")
             if batch:
                 parses = parse_many([p.instruction for p in batch], parser, parse_cache, llm)
+                parses = with_corpus_actions(parses, batch)  # a corpus category may name the action
                 maps = intent_maps(grounder, parses, [s for s, _ in images], [e for _, e in images], epsilon, map_size)
                 for pair, intent in zip(batch, maps):
                     cache.save(pair, intent)

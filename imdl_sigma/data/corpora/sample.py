@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +67,14 @@ class Blob:
             raise BadInputError(f"not a readable image ({err})") from None
 
 
+def check_override_names(config, overrides: dict, what: str) -> None:
+    """Reject `--columns` / `--layout` names that are not fields of the reader's config dataclass."""
+    known = {f.name for f in fields(config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise BadInputError(f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
 def binary_mask(image: Image.Image) -> np.ndarray:
     """A corpus mask (grey) → (H, W) bool: > 127 is edited; 0/1-valued index masks count any non-zero."""
     grey = np.asarray(image)
@@ -80,7 +88,7 @@ class CorpusSample:
     edited: Blob
     instruction: str = ""
     mask: Blob | None = None
-    edit_type: str | None = None  # one of manifest.EDIT_TYPES, or None when the corpus says nothing usable
+    edit_type: str | None = None  # the corpus's own category, as text (None when it has none)
     corpus: str | None = None
     where: str = ""  # shard and row, for error messages
     error: str | None = None  # what the reader found wrong (no source, no mask); raised by check()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ...errors import BadInputError
-from .sample import Blob, CorpusSample
+from .sample import Blob, CorpusSample, check_override_names
 
 
 @dataclass(frozen=True)
@@ -27,42 +27,22 @@ class ColumnMap:
     mask: str | None = None
     id: str | None = None  # None: "<shard stem>-<row>"
     turn: str | None = None  # appended to the id (MagicBrush's turn_index)
-    edit_type: str | None = None  # the corpus's own task / type column, mapped by edit_type_from_task
+    edit_type: str | None = None  # the corpus's own category column, kept as text (manifest `edit_type`)
 
     def columns(self) -> list[str]:
         return [value for value in (getattr(self, f.name) for f in fields(self)) if value]
 
     def with_overrides(self, overrides: dict[str, str]) -> "ColumnMap":
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise BadInputError(f"unknown column role(s) {', '.join(unknown)}; roles: {', '.join(sorted(known))}")
+        check_override_names(self, overrides, "column role")
         return replace(self, **{key: (value or None) for key, value in overrides.items()})
 
 
-# Keywords of corpus task names → the five edit types of the manifest. Checked in order: the
-# restoration / whole-image words first ("snow removal" is a global edit, not an object removal).
-TASK_KEYWORDS = (
-    ("global", ("style", "tone", "environment", "weather", "season", "global", "coloriz", "colouriz", "dehaz",
-                "derain", "desnow", "snow", "rain", "haze", "deblur", "blur", "denois", "noise", "low light",
-                "lowlight", "enhanc", "restor", "relight", "watermark", "outpaint")),
-    ("remove", ("remov", "delet", "eras")),
-    ("add", ("add",)),
-    ("replace", ("replac", "swap", "background")),
-    ("attribute change", ("attribute", "color", "colour", "material", "appearance", "texture", "text",
-                          "action", "alter", "modif", "change")),
-)
-
-
-def edit_type_from_task(task) -> str | None:
-    """`color_alter` → attribute change, `removal` → remove, `style_change` → global; unknown → None."""
-    if not isinstance(task, str) or not task.strip():
+def category_text(value) -> str | None:
+    """A corpus's own category cell, kept as text (None when empty)."""
+    if value is None:
         return None
-    text = task.lower().replace("_", " ").replace("-", " ")
-    for edit_type, keywords in TASK_KEYWORDS:
-        if any(keyword in text for keyword in keywords):
-            return edit_type
-    return None
+    text = str(value).strip()
+    return text or None
 
 
 def first_text(value) -> str:
@@ -83,7 +63,7 @@ def sample_from_row(row: dict, columns: ColumnMap, default_id: str, corpus: str,
         error=f"empty {' and '.join(missing)} image" if missing else None,
         instruction=first_text(row.get(columns.instruction)) if columns.instruction else "",
         mask=Blob.from_cell(row.get(columns.mask), base) if columns.mask else None,
-        edit_type=edit_type_from_task(row.get(columns.edit_type)) if columns.edit_type else None,
+        edit_type=category_text(row.get(columns.edit_type)) if columns.edit_type else None,
         corpus=corpus, where=where,
     )
 
@@ -190,7 +170,14 @@ def read_webdataset(root: str | Path, columns: ColumnMap, corpus: str,
             yield sample_from_row(sample, columns, default_id, corpus, f"{path.name} sample {key}")
 
 
-# ---- OpenSDI: real and fake rows of one table, paired by key ------------------------------
+# ---- OpenSDI: real and locally edited rows of one table, paired by image name -------------
+
+def opensdi_key_parts(key: str) -> tuple[str, str, str]:
+    """`partial/sd15/fake/000651821.jpg` → ("partial", "sd15", "000651821"): kind, generator, image."""
+    parts = str(key).split("/")
+    generator = parts[1] if len(parts) > 2 else ""
+    return parts[0], generator, Path(parts[-1]).stem
+
 
 class RowFetcher:
     """Bytes of one image cell anywhere in a parquet corpus; the last row group read is kept."""
@@ -216,25 +203,32 @@ class RowFetcher:
         return Blob.from_cell(self.table.column(self.column)[row - start].as_py()).read()
 
 
-def read_paired_by_key(root: str | Path, columns: ColumnMap, corpus: str, key: str = "key", label: str = "label",
-                       fake_label: int = 1, part: tuple[int, int] = (0, 1)) -> Iterator[CorpusSample]:
-    """OpenSDI: each fake row (label 1, with its mask) paired with the real row (label 0) of the same key.
+def read_opensdi(root: str | Path, columns: ColumnMap, corpus: str, label: str = "label", fake_label: int = 1,
+                 local_kind: str = "partial", part: tuple[int, int] = (0, 1)) -> Iterator[CorpusSample]:
+    """Each locally edited fake row (label 1, key `partial/...`, with its mask) paired with the real
+    row (label 0) of the same image name, of the same generator split where there is one.
 
-    A first pass reads only the key and label columns to index the real rows; fakes whose key has
-    no real row are reported as bad samples.
+    Whole-image fakes (`entire/...`) and real rows are not pairs and are not yielded. A first pass
+    reads only the key and label columns; fakes without a real row are reported as bad samples.
     """
-    real_rows = {record[key]: (path, row) for path, row, record in iter_parquet_rows(root, [key, label])
-                 if record[label] != fake_label}
-    fetch = RowFetcher(columns.edited)
-    wanted = sorted({key, label, columns.edited, *( [columns.mask] if columns.mask else [])})
-    for path, row, record in iter_parquet_rows(root, wanted, part):
+    key = columns.id
+    real_rows = {}
+    for path, row, record in iter_parquet_rows(root, [key, label]):
         if record[label] != fake_label:
+            _, generator, name = opensdi_key_parts(record[key])
+            real_rows.setdefault((generator, name), (path, row))
+            real_rows.setdefault(("", name), (path, row))
+    fetch = RowFetcher(columns.source)
+    wanted = sorted({key, label, columns.edited, *([columns.mask] if columns.mask else [])})
+    for path, row, record in iter_parquet_rows(root, wanted, part):
+        kind, generator, name = opensdi_key_parts(record[key])
+        if record[label] != fake_label or kind != local_kind:
             continue
-        where = f"{path.name} row {row}"
-        real = real_rows.get(record[key])
-        source = Blob(loader=lambda real=real: fetch(*real)) if real else Blob(data=b"")
+        real = real_rows.get((generator, name)) or real_rows.get(("", name))
         yield CorpusSample(
-            id=str(record[key]), source=source, edited=Blob.from_cell(record[columns.edited]) or Blob(data=b""),
-            mask=Blob.from_cell(record.get(columns.mask)) if columns.mask else None, corpus=corpus, where=where,
-            error=None if real else f"no real row with key {record[key]!r} to pair with",
+            id=str(record[key]), edited=Blob.from_cell(record[columns.edited]) or Blob(data=b""),
+            source=Blob(loader=lambda real=real: fetch(*real)) if real else Blob(data=b""),
+            mask=Blob.from_cell(record.get(columns.mask)) if columns.mask else None, edit_type=kind,
+            corpus=corpus, where=f"{path.name} row {row}",
+            error=None if real else f"no real row of image {name!r} to pair {record[key]!r} with",
         )
