@@ -216,6 +216,7 @@ def add_grounding_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sam-config", default="configs/sam2.1/sam2.1_hiera_s.yaml")
     group.add_argument("--box-threshold", type=float, default=0.30)
     group.add_argument("--text-threshold", type=float, default=0.25)
+    group.add_argument("--max-boxes", type=int, default=20, help="boxes per image kept after thresholds and NMS")
 
 
 def grounding_config(args, required: bool):
@@ -227,7 +228,8 @@ def grounding_config(args, required: bool):
         return None
     return GroundingConfig(detector=args.grounding_weights or GroundingConfig.detector,
                            sam_config=args.sam_config, sam_weights=args.sam_weights or "",
-                           box_threshold=args.box_threshold, text_threshold=args.text_threshold)
+                           box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                           max_boxes=args.max_boxes, batch_size=getattr(args, "batch_size", None) or GroundingConfig.batch_size)
 
 
 def cmd_ground(args) -> int:

@@ -29,6 +29,7 @@ from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
 from ..grounding.cache import ParseCache, parse_many
+from ..grounding.intent import CACHED, resolve_intent_maps
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class AnnotationJob:
         self.masks_dir = self.out / "masks"
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
+        self.looked_up = self.cache_misses = 0  # pairs looked up in / missing from the intent cache
 
     def finished(self, resume: bool) -> set[str]:
         """Keys of the pairs already annotated (any rank); refuses a non-empty --out without --resume."""
@@ -182,6 +184,10 @@ class AnnotationJob:
             if batch:
                 flush(batch)
         bar.close()
+        if self.cache_misses:
+            fallback = "grounded now" if self.annotator.grounder is not None else "uniform ε prior (grounding: none)"
+            log.warning("%d of %d pairs have no map in the intent cache %s: %s", self.cache_misses,
+                        self.looked_up, self.intent_cache.root, fallback)
         log.info("rank %d: annotated %d pairs, %d were already done", self.rank, annotated, skipped)
         return {"annotated": annotated, "seconds": time.time() - started}
 
@@ -197,15 +203,17 @@ class AnnotationJob:
         if not loaded:
             return []
         parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
-        cached = None
-        if self.intent_cache is not None:
-            maps = [self.intent_cache.load(p) for p, *_ in loaded]
-            if all(m is not None for m in maps):
-                cached = torch.from_numpy(np.stack(maps))[:, None]
-        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
-                                                   parses=parses, intent_maps=cached)
+        sources, editeds = [s for _, _, s, _ in loaded], [e for *_, e in loaded]
+        cached = [self.intent_cache.load(p) for p, *_ in loaded] if self.intent_cache is not None else None
+        maps, grounding = resolve_intent_maps(parses, sources, editeds, cached, self.annotator.grounder,
+                                              self.annotator.config.instruction.epsilon)
+        if cached is not None:
+            self.looked_up += len(cached)
+            self.cache_misses += sum(g["grounding"] != CACHED for g in grounding)
+        probs = self.annotator.predict_proba_batch(
+            sources, editeds, intent_maps=None if maps is None else torch.from_numpy(maps)[:, None])
         records = []
-        for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
+        for (pair, source_shape, _, edited), parsed, prob, intent in zip(loaded, parses, probs, grounding):
             mask = prob > self.annotator.config.mask_threshold
             flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
             kept = not flags or self.config.filters.action == "flag"
@@ -219,7 +227,7 @@ class AnnotationJob:
                 "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
                 "area": float(mask.mean()), "flags": flags, "kept": kept,
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
-                **({"provenance_grounding": "cache"} if cached is not None else {}),
+                "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
             })
         return records
 
@@ -259,6 +267,9 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
         "per_edit_type": dict(Counter(r["edit_type"] for r in kept)),
         "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
         "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
+        "intent_maps": dict(Counter(r.get("provenance_grounding", "none") for r in records)),  # langsam / cache / none
+        "intent_maps_none_why": dict(Counter(r["provenance_grounding_why"] for r in records
+                                             if r.get("provenance_grounding_why"))),
         "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
         "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
     }
