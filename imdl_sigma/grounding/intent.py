@@ -69,6 +69,15 @@ def resolve_intent_maps(parses: list[dict], sources: list[np.ndarray], editeds: 
     return np.stack([uniform if m is None else m for m in maps]), provenance
 
 
+def intent_coverage(pairs: list, cache: "IntentCache | None", grounder) -> dict:
+    """How many of `pairs` get a grounded intent map: those in the cache, or every pair when a
+    grounder fills the cache's misses; the others get the uniform ε prior."""
+    cached = sum(cache.has(pair) for pair in pairs) if cache is not None else 0
+    grounded = len(pairs) if cache is not None and grounder is not None else cached
+    return {"pairs": len(pairs), "grounded": grounded, "cached": cached,
+            "grounded_share": round(grounded / len(pairs), 4) if pairs else 0.0}
+
+
 def resize_map(intent: np.ndarray, map_size: int) -> np.ndarray:
     """A cached map (written with any --map-size) on the (map_size, map_size) grid."""
     if intent.shape == (map_size, map_size):
