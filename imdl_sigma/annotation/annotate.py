@@ -26,7 +26,8 @@ from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
-from ..data.manifest import Pair, read_manifest
+from ..data.manifest import Pair
+from ..data.pairs import corpus_key, load_pairs, pair_key
 from ..errors import BadInputError
 from ..grounding.cache import ParseCache, parse_many
 from ..grounding.intent import CACHED, resolve_intent_maps
@@ -70,27 +71,6 @@ def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, co
 def read_records(folder: Path) -> dict[str, dict]:
     """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
     return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
-
-
-def corpus_key(corpus: str | None, pair_id: str) -> str:
-    return f"{corpus or ''}/{pair_id}"
-
-
-def pair_key(pair: Pair) -> str:
-    return corpus_key(pair.corpus, pair.id)
-
-
-def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
-    pairs, seen = [], set()
-    for manifest in manifests:
-        corpus = Path(manifest).parent.name
-        for pair in read_manifest(manifest, skip_bad=skip_bad, check_files=False):
-            pair.corpus = pair.corpus or corpus
-            if pair_key(pair) in seen:
-                raise BadInputError(f"pair {pair_key(pair)} appears in more than one manifest")
-            seen.add(pair_key(pair))
-            pairs.append(pair)
-    return pairs
 
 
 @dataclass

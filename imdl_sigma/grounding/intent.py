@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..data.images import atomic_write_bytes
+from ..data.pairs import pair_key
 from .acsf import acsf, concept_map
 
 DEFAULT_MAP_SIZE = 74  # 2 × the 37 × 37 lattice of a 518 px DINOv2 input
@@ -92,8 +93,7 @@ class IntentCache:
         self.root = Path(root)
 
     def path(self, pair) -> Path:
-        key = f"{pair.corpus or ''}/{pair.id}"
-        digest = hashlib.sha1(key.encode()).hexdigest()
+        digest = hashlib.sha1(pair_key(pair).encode()).hexdigest()
         return self.root / digest[:2] / f"{digest}.npy"
 
     def has(self, pair) -> bool:
