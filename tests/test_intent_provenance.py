@@ -13,22 +13,12 @@ from imdl_sigma.annotation.annotator import Annotator
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.grounding.intent import DEFAULT_MAP_SIZE, NO_GROUNDER, NOT_CACHED, IntentCache, resolve_intent_maps
-from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import load_checkpoint, save_checkpoint
+from imdl_sigma.training.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1
 
 EPS = 0.01
 MAP = DEFAULT_MAP_SIZE  # what annotation hands the network
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = SigmaConfig.preset("tiny")
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, SigmaNet(config), config, stage=0)
-    return path
 
 
 @pytest.fixture(autouse=True)
