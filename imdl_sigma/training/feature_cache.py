@@ -39,11 +39,16 @@ def backbone_fingerprint(net) -> str:
     return digest.hexdigest()[:16]
 
 
+def require_frozen_backbone(config) -> None:
+    """Features can be cached only when `config` (a SigmaConfig) keeps its backbone frozen."""
+    if not config.backbone.freeze:
+        raise SigmaError("--cache-features needs a frozen backbone (backbone.freeze=true); this config trains "
+                         "its backbone, so its features change every step")
+
+
 class FeatureCache:
     def __init__(self, folder: str | Path, net) -> None:
-        if not net.config.backbone.freeze:
-            raise SigmaError("--cache-features needs a frozen backbone (backbone.freeze=true); this config trains "
-                             "its backbone, so its features change every step")
+        require_frozen_backbone(net.config)
         self.folder = Path(folder) / backbone_fingerprint(net)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0

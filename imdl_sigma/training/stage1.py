@@ -16,7 +16,7 @@ from ..config import ConfigFile, SigmaConfig
 from ..data.datasets import SigmaPairDataset
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
-from .feature_cache import FeatureCache
+from .feature_cache import FeatureCache, require_frozen_backbone
 from .loop import StepResult, TrainConfig, TrainRun
 
 __all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "record_intent_coverage", "model_inputs",
@@ -102,6 +102,8 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
     when `grounder` is given); without one the intent map is the ε prior and the checkpoint
     says `grounding: none`; checkpoints record the share of pairs with a grounded map
     (`intent_maps`). `cache_features`: a folder for the frozen backbone's features."""
+    if cache_features:
+        require_frozen_backbone(sigma_config)  # before reading the pairs: a wrong config fails first
     data_args = dataset_args(sigma_config, intent_cache, grounder)
     pairs = labeled_pairs(train_pairs)
     coverage = record_intent_coverage(sigma_config, pairs, data_args)
