@@ -19,8 +19,6 @@ from ..data.pairs import pair_key
 from .acsf import acsf, concept_map
 
 DEFAULT_MAP_SIZE = 74  # 2 × the 37 × 37 lattice of a 518 px DINOv2 input
-
-
 GROUNDED, CACHED, UNIFORM = "langsam", "cache", "none"  # where a pair's intent map came from
 NOT_CACHED = "not in the intent cache"
 NO_GROUNDER = "no grounding weights given"
