@@ -273,6 +273,7 @@ def add_grounding_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sam-config", default="configs/sam2.1/sam2.1_hiera_s.yaml")
     group.add_argument("--box-threshold", type=float, default=0.30)
     group.add_argument("--text-threshold", type=float, default=0.25)
+    group.add_argument("--max-boxes", type=int, default=20, help="boxes per image kept after thresholds and NMS")
 
 
 def grounding_config(args, required: bool):
@@ -284,7 +285,9 @@ def grounding_config(args, required: bool):
         return None
     return GroundingConfig(detector=args.grounding_weights or GroundingConfig.detector,
                            sam_config=args.sam_config, sam_weights=args.sam_weights or "",
-                           box_threshold=args.box_threshold, text_threshold=args.text_threshold)
+                           box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                           max_boxes=args.max_boxes,
+                           batch_size=getattr(args, "batch_size", None) or GroundingConfig.batch_size)
 
 
 def cmd_ground(args) -> int:
@@ -384,7 +387,8 @@ def cmd_bench(args) -> int:
     if args.bench == "speed":
         from benchmarks.speed import run
 
-        print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit), indent=2))
+        print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit,
+                             grounding_config(args, required=False)), indent=2))
         return 0
     if args.bench == "detectors":
         from downstream.table2 import run_table2, test_sets
@@ -543,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
     speed.add_argument("--batch-size", type=int, default=8)
     speed.add_argument("--limit", type=int, default=96, help="pairs to time")
+    add_grounding_flags(speed)
     robust = bench_sub.add_parser("robustness", help="Fig. 4: F1 under JPEG, noise and blur (CSV + PNG)")
     robust.add_argument("--pairs", required=True, help="pairs manifest with ground-truth masks")
     robust.add_argument("--methods", default="pixdiff-fixed@0.1,pixdiff-morph,pixdiff-otsu,sigma")

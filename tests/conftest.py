@@ -16,6 +16,20 @@ def _seed():
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A randomly initialised SIGMA at the `tiny` preset, saved as a checkpoint."""
+    from imdl_sigma.config import SigmaConfig
+    from imdl_sigma.model import SigmaNet
+    from imdl_sigma.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    config = SigmaConfig.preset("tiny")
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, SigmaNet(config), config, stage=0)
+    return path
+
+
+@pytest.fixture(scope="session")
 def synth_pairs(tmp_path_factory):
     """A dozen synthetic pairs from the photos bundled with scikit-image / scikit-learn."""
     from imdl_sigma.data.synth import SynthConfig, synthesize

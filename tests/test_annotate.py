@@ -9,19 +9,7 @@ import torch
 
 from imdl_sigma.annotation import annotate as annotate_module
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate, quality_flags
-from imdl_sigma.config import SigmaConfig
 from imdl_sigma.errors import BadInputError
-from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = SigmaConfig.preset("tiny")
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, SigmaNet(config), config, stage=0)
-    return path
 
 
 @pytest.fixture(autouse=True)

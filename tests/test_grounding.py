@@ -2,13 +2,15 @@
 the whole instruction branch produces intent maps of the right shape; the cache round-trips."""
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from imdl_sigma.errors import MissingWeightsError
-from imdl_sigma.grounding.grounder import GroundingConfig, LangSAMGrounder, build_sam_predictor
+from imdl_sigma.grounding.grounder import GroundingConfig, LangSAMGrounder, build_sam_predictor, select_boxes
 from imdl_sigma.grounding.intent import IntentCache, intent_maps
 
 EPS = 0.01
@@ -137,3 +139,105 @@ def sample_shape(pair):
 
     with Image.open(pair.edited) as image:
         return image.size[::-1]
+
+
+class ProposesEverything(torch.nn.Module):
+    """Stands in for GroundingDINO's network only (processor, post-processing, NMS and SAM stay
+    real): 900 confident queries, as random full-size weights give, all over the thresholds."""
+
+    queries = 900
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    @property
+    def device(self):
+        return self.anchor.device
+
+    def forward(self, input_ids, pixel_values, **_):
+        from transformers.models.grounding_dino.modeling_grounding_dino import GroundingDinoObjectDetectionOutput
+
+        generator = torch.Generator().manual_seed(0)
+        batch = pixel_values.shape[0]
+        centres = torch.rand(batch, self.queries, 2, generator=generator) * 0.8 + 0.1
+        sizes = torch.rand(batch, self.queries, 2, generator=generator) * 0.15 + 0.05
+        logits = torch.full((batch, self.queries, 256), -10.0)
+        logits[:, :, :input_ids.shape[1]] = 2.0 + torch.rand(batch, self.queries, 1, generator=generator)
+        return GroundingDinoObjectDetectionOutput(logits=logits, pred_boxes=torch.cat([centres, sizes], -1))
+
+
+def peak_rss_growth(fn) -> tuple[object, float]:
+    """fn()'s result and how far the resident set grew above its start while it ran (MiB)."""
+    import threading
+
+    def rss() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    start, peak, done = rss(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(peak[0], rss()) - start
+
+
+def test_900_proposals_reach_sam_as_top_k_in_fixed_chunks(tiny_detector_dir, grounder):
+    config = GroundingConfig(max_boxes=20, sam_box_chunk=8, batch_size=2)
+    bounded = LangSAMGrounder(ProposesEverything(), grounder.processor, grounder.sam, config)
+    decoder_boxes = []  # boxes per SAM mask-decoder call
+    hook = grounder.sam.model.sam_mask_decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: decoder_boxes.append(kwargs["sparse_prompt_embeddings"].shape[0]),
+        with_kwargs=True)
+    pictures = [np.random.default_rng(i).integers(0, 255, (240, 360, 3), dtype=np.uint8) for i in range(3)]
+    try:
+        boxes = bounded.detect(pictures[:1], ["a cat"])[0]
+        bounded.segment(pictures[:1], [boxes[:2]])  # warm-up: first-call allocations are not the boxes'
+        decoder_boxes.clear()
+        masks, growth = peak_rss_growth(lambda: bounded.ground(pictures, ["a cat", "the dog", "a hat"]))
+    finally:
+        hook.remove()
+    assert len(boxes) == 20 and (boxes[:, 2:] > boxes[:, :2]).all()
+    assert [m.shape for m in masks] == [(20, 240, 360)] * 3 and all(m.dtype == bool for m in masks)
+    assert sum(decoder_boxes) == 3 * 20 and max(decoder_boxes) == 8  # only the top k, 8 at a time
+    # All 900 boxes of an image in one decoder call would hold > 1 GiB here (the image embedding and
+    # high-resolution features repeated per box, masks upsampled to 240 × 360 in float32).
+    assert growth < 300, f"resident set grew by {growth:.0f} MiB"
+
+
+def test_nms_then_top_k():
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.95, 0.5, 0.6])
+    assert select_boxes(boxes, scores, iou=0.5, max_boxes=2).tolist() == [[1, 1, 10, 10], [40, 40, 50, 50]]
+
+
+def test_cli_batch_size_and_max_boxes_reach_the_grounding_config():
+    from imdl_sigma.cli import build_parser, grounding_config
+
+    for command in (["ground", "--pairs", "p.jsonl", "--out", "c"], ["annotate", "--pairs", "p.jsonl", "--out", "o"],
+                    ["bench", "speed", "--pairs", "p.jsonl"]):
+        args = build_parser().parse_args(command + ["--grounding-weights", "d", "--sam-weights", "s.pt",
+                                                    "--batch-size", "3", "--max-boxes", "5"])
+        config = grounding_config(args, required=True)
+        assert (config.batch_size, config.max_boxes) == (3, 5), command
+
+
+def test_bench_speed_times_each_grounding_stage(grounder, synth_pairs):
+    from benchmarks.speed import grounding_stages
+    from imdl_sigma.data.manifest import read_manifest
+
+    report = grounding_stages(read_manifest(str(synth_pairs))[:2], grounder, EPS, batch_size=2)
+    assert set(report["s_per_pair_per_stage"]) == {"parse", "detect", "segment", "fuse"}
+    assert all(seconds >= 0 for seconds in report["s_per_pair_per_stage"].values())
+    assert 0 < report["boxes_to_sam_per_image_max"] <= grounder.config.max_boxes
+    assert grounder.detect.__func__ is LangSAMGrounder.detect  # the grounder is left as it was

@@ -26,10 +26,12 @@ from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, load_rgb, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
-from ..data.manifest import Pair, read_manifest
+from ..data.manifest import Pair
+from ..data.pairs import corpus_key, load_pairs, pair_key
 from ..errors import BadInputError, JobInterrupted
 from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
+from ..grounding.intent import CACHED, resolve_intent_maps
 from ..interrupt import stop_on_signal
 
 log = logging.getLogger(__name__)
@@ -71,31 +73,6 @@ def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, co
 def read_records(folder: Path) -> dict[str, dict]:
     """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
     return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
-
-
-def corpus_key(corpus: str | None, pair_id: str) -> str:
-    return f"{corpus or ''}/{pair_id}"
-
-
-def pair_key(pair: Pair) -> str:
-    return corpus_key(pair.corpus, pair.id)
-
-
-def load_pairs(manifests: list[str], skip_bad: bool) -> list[Pair]:
-    pairs, seen = [], set()
-    for manifest in manifests:
-        corpus = Path(manifest).parent.name
-        listed = read_manifest(manifest, skip_bad=skip_bad, check_files=False)
-        if not listed:
-            raise BadInputError(f"{manifest}: no pair in it; a manifest lists one JSON object per "
-                                "pair, one a line (README, 'Pairs manifest')")
-        for pair in listed:
-            pair.corpus = pair.corpus or corpus
-            if pair_key(pair) in seen:
-                raise BadInputError(f"pair {pair_key(pair)} appears in more than one manifest")
-            seen.add(pair_key(pair))
-            pairs.append(pair)
-    return pairs
 
 
 @dataclass
@@ -142,6 +119,7 @@ class AnnotationJob:
         self.masks_dir = self.out / "masks"
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
+        self.looked_up = self.cache_misses = 0  # pairs looked up in / missing from the intent cache
 
     def finished(self, resume: bool) -> set[str]:
         """Keys of the pairs already annotated (any rank); refuses a non-empty --out without --resume."""
@@ -204,6 +182,10 @@ class AnnotationJob:
             except KeyboardInterrupt:  # a second signal: the unfinished batch is dropped
                 stop.requested = True
         bar.close()
+        if self.cache_misses:
+            fallback = "grounded now" if self.annotator.grounder is not None else "uniform ε prior (grounding: none)"
+            log.warning("%d of %d pairs have no map in the intent cache %s: %s", self.cache_misses,
+                        self.looked_up, self.intent_cache.root, fallback)
         log.info("rank %d: annotated %d pairs, %d failed, %d were already done%s", self.rank, counts["annotated"],
                  counts["failed"], counts["skipped"], " (interrupted)" if stop.requested else "")
         return {**counts, "seconds": time.time() - started, "interrupted": stop.requested}
@@ -221,15 +203,17 @@ class AnnotationJob:
             return []
         parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
         fused = with_corpus_actions(parses, [pair for pair, *_ in loaded])  # the action ACSF fuses with
-        cached = None
-        if self.intent_cache is not None:
-            maps = [self.intent_cache.load(p) for p, *_ in loaded]
-            if all(m is not None for m in maps):
-                cached = torch.from_numpy(np.stack(maps))[:, None]
-        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
-                                                   parses=fused, intent_maps=cached)
+        sources, editeds = [s for _, _, s, _ in loaded], [e for *_, e in loaded]
+        cached = [self.intent_cache.load(p) for p, *_ in loaded] if self.intent_cache is not None else None
+        maps, grounding = resolve_intent_maps(fused, sources, editeds, cached, self.annotator.grounder,
+                                              self.annotator.config.instruction.epsilon)
+        if cached is not None:
+            self.looked_up += len(cached)
+            self.cache_misses += sum(g["grounding"] != CACHED for g in grounding)
+        probs = self.annotator.predict_proba_batch(
+            sources, editeds, intent_maps=None if maps is None else torch.from_numpy(maps)[:, None])
         records = []
-        for (pair, source_shape, _, edited), parsed, used, prob in zip(loaded, parses, fused, probs):
+        for (pair, source_shape, _, edited), parsed, used, prob, intent in zip(loaded, parses, fused, probs, grounding):
             mask = prob > self.annotator.config.mask_threshold
             flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
             kept = not flags or self.config.filters.action == "flag"
@@ -243,7 +227,7 @@ class AnnotationJob:
                 "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
                 "area": float(mask.mean()), "flags": flags, "kept": kept,
                 **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
-                **({"provenance_grounding": "cache"} if cached is not None else {}),
+                "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
             })
         return records
 
@@ -284,6 +268,9 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
         "per_action": dict(Counter(r.get("action", r["parse"]["action"]) for r in kept)),
         "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
         "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
+        "intent_maps": dict(Counter(r.get("provenance_grounding", "none") for r in records)),  # langsam / cache / none
+        "intent_maps_none_why": dict(Counter(r["provenance_grounding_why"] for r in records
+                                             if r.get("provenance_grounding_why"))),
         "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
         "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
     }

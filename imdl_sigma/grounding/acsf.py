@@ -13,11 +13,11 @@ from .parser import ACTIONS
 def concept_map(instance_masks: np.ndarray | None, size: tuple[int, int], epsilon: float) -> np.ndarray:
     """A = ε + (1 − ε)·R(max_i M_i): instances max-merged, bilinearly resized to `size` (h, w).
 
-    `instance_masks`: (N, H, W) in [0, 1], or None / N = 0 when nothing was grounded (A = ε).
+    `instance_masks`: (N, H, W) bool or in [0, 1], or None / N = 0 when nothing was grounded (A = ε).
     """
     if instance_masks is None or len(instance_masks) == 0:
         return np.full(size, epsilon, np.float32)
-    merged = torch.from_numpy(np.asarray(instance_masks, np.float32).max(axis=0))[None, None]
+    merged = torch.from_numpy(np.asarray(instance_masks).max(axis=0).astype(np.float32))[None, None]
     resized = F.interpolate(merged, size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
     return (epsilon + (1 - epsilon) * resized).numpy()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..annotation.annotate import load_pairs, pair_key
 from ..data.datasets import match_size
 from ..data.images import load_rgb
+from ..data.pairs import load_pairs, pair_key
 from ..errors import BadInputError
 from .acsf import with_corpus_actions
 from .cache import ParseCache, parse_many

@@ -3,7 +3,13 @@
 As in LangSAM, GroundingDINO is transformers' `GroundingDinoForObjectDetection` (default
 IDEA-Research/grounding-dino-base) and SAM 2.1 comes from the `sam2` package
 (`build_sam2` + `SAM2ImagePredictor`, default the `small` model). Both are loaded from local
-paths only. Detection is batched across pairs; SAM embeds each batch of images once.
+paths only.
+
+Memory is bounded whatever the detector proposes (a random or badly prompted detector passes
+most of its 900 queries over the box threshold): images go through both models `batch_size` at
+a time, GroundingDINO at its processor's size (shorter side 800 for the published checkpoints);
+each image keeps at most `max_boxes` boxes after the thresholds and box NMS, and SAM's mask
+decoder, which repeats the image embedding once per box, sees `sam_box_chunk` boxes per call.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.ops import nms
 
 from ..errors import MissingWeightsError
 
@@ -25,7 +32,16 @@ class GroundingConfig:
     sam_image_size: int = 1024  # SAM's input side (its configs' value)
     box_threshold: float = 0.30
     text_threshold: float = 0.25
-    batch_size: int = 8
+    nms_iou: float = 0.5  # boxes overlapping a higher-scored one by more are dropped (Grounded-SAM's value)
+    max_boxes: int = 20  # per image, the highest-scored after thresholds and NMS
+    sam_box_chunk: int = 8  # boxes per SAM mask-decoder call
+    batch_size: int = 8  # images per GroundingDINO / SAM image-encoder call
+
+
+def select_boxes(boxes: torch.Tensor, scores: torch.Tensor, iou: float, max_boxes: int) -> torch.Tensor:
+    """(N, 4) xyxy boxes and their (N,) scores → (≤ max_boxes, 4): NMS, then the top scores."""
+    keep = nms(boxes.float(), scores.float(), iou)[:max_boxes]  # indices by decreasing score
+    return boxes[keep]
 
 
 class LangSAMGrounder:
@@ -58,7 +74,7 @@ class LangSAMGrounder:
 
     @torch.no_grad()
     def detect(self, images: list[np.ndarray], prompts: list[str]) -> list[np.ndarray]:
-        """Boxes (N, 4) in pixel xyxy per image, for its text prompt."""
+        """Boxes (≤ max_boxes, 4) in pixel xyxy per image, for its text prompt, best first."""
         texts = [prompt.strip().rstrip(".").lower() + "." for prompt in prompts]  # GroundingDINO's format
         inputs = self.processor(images=list(images), text=texts, return_tensors="pt", padding=True)
         inputs = {k: v.to(self.detector.device) for k, v in inputs.items()}
@@ -67,29 +83,43 @@ class LangSAMGrounder:
             outputs, inputs["input_ids"], threshold=self.config.box_threshold,
             text_threshold=self.config.text_threshold, target_sizes=[image.shape[:2] for image in images],
         )
-        return [r["boxes"].float().cpu().numpy().reshape(-1, 4) for r in results]
+        return [select_boxes(r["boxes"], r["scores"], self.config.nms_iou, self.config.max_boxes).cpu().numpy()
+                .reshape(-1, 4) for r in results]
 
+    @torch.no_grad()
     def segment(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
-        """Instance masks (N, H, W) in {0, 1} per image, one per box."""
-        masks = [np.zeros((0, *image.shape[:2]), np.float32) for image in images]
+        """Instance masks (N, H, W) bool per image, one per box."""
+        masks = [np.zeros((0, *image.shape[:2]), bool) for image in images]
         with_boxes = [i for i, b in enumerate(boxes) if len(b)]
         if not with_boxes:
             return masks
         self.sam.set_image_batch([images[i] for i in with_boxes])
-        predicted, _, _ = self.sam.predict_batch(box_batch=[boxes[i] for i in with_boxes], multimask_output=False)
-        for i, instance_masks in zip(with_boxes, predicted):
-            instance_masks = np.asarray(instance_masks, np.float32)
-            masks[i] = instance_masks.reshape(-1, *instance_masks.shape[-2:])  # (N, H, W)
+        chunk = self.config.sam_box_chunk
+        for index, i in enumerate(with_boxes):
+            masks[i] = np.concatenate([predict_box_masks(self.sam, index, boxes[i][start:start + chunk])
+                                       for start in range(0, len(boxes[i]), chunk)])
+        self.sam.reset_predictor()  # frees the batch's image embeddings
         return masks
 
     def ground(self, images: list[np.ndarray], prompts: list[str]) -> list[np.ndarray]:
-        """(image, concept) jobs → instance masks, batched by `batch_size`."""
+        """(image, concept) jobs → instance masks, `batch_size` images per model call."""
         masks = []
         size = self.config.batch_size
         for start in range(0, len(images), size):
             chunk_images, chunk_prompts = images[start:start + size], prompts[start:start + size]
             masks += self.segment(chunk_images, self.detect(chunk_images, chunk_prompts))
         return masks
+
+
+def predict_box_masks(predictor, image_index: int, boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) pixel xyxy boxes on image `image_index` of the predictor's batch → (N, H, W) bool.
+
+    The per-image body of sam2 1.1.0's `SAM2ImagePredictor.predict_batch` (same calls), for a
+    subset of an image's boxes: `predict_batch` decodes every box of an image in one call.
+    """
+    _, _, _, box = predictor._prep_prompts(None, None, boxes, None, True, img_idx=image_index)
+    masks, _, _ = predictor._predict(None, None, box, None, multimask_output=False, img_idx=image_index)
+    return masks[:, 0].cpu().numpy()  # (N, 1, H, W) → (N, H, W)
 
 
 def build_sam_predictor(config_file: str, weights: str | None, device: str, image_size: int = 1024):

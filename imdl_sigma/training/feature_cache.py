@@ -3,8 +3,9 @@
 The backbone is frozen, so its features of a given image never change: epochs after the first
 read them from disk and run only the SIGMA head. Features are of the whole image resized to the
 input size, so random crops and flips are off while the cache is used (the trade-off is stated in
-`benco train --help`). The cache folder is keyed by a fingerprint of the backbone's weights,
-input size and levels; a different backbone never reads another's features.
+`benco train --help`). The cache folder is keyed by a fingerprint of the backbone's architecture,
+input size, levels and normalisation and of the content of its weights (not their folder); a
+different backbone never reads another's features.
 DINOv2-B at 518 px: 3 × 768 × 37 × 37 × 2 bytes ≈ 6.3 MB per image, 12.6 MB per pair.
 """
 
@@ -22,23 +23,32 @@ from ..errors import SigmaError
 
 
 def backbone_fingerprint(net) -> str:
-    """Configuration and a digest of the weights (a random-weight backbone differs per seed)."""
+    """What the features depend on: the backbone's architecture, levels, input size and
+    normalisation, and the content of every weight (names, shapes, dtypes, bytes) — never where
+    the weights were read from, so identical weights in a moved folder share one cache and a
+    backbone with other weights (a random one differs per seed) never reads another's."""
     backbone_config = net.config.backbone
-    digest = hashlib.sha1(json.dumps({
-        "kind": backbone_config.kind, "name": backbone_config.name_or_path, "arch": backbone_config.arch,
-        "layers": list(backbone_config.layers), "size": backbone_config.image_size,
-        "levels": list(net.level_indices),
+    digest = hashlib.sha256(json.dumps({
+        "kind": backbone_config.kind, "arch": backbone_config.arch, "layers": list(backbone_config.layers),
+        "size": backbone_config.image_size, "levels": list(net.level_indices),
+        "mean": list(backbone_config.mean), "std": list(backbone_config.std),
     }, sort_keys=True).encode())
-    for tensor in net.backbone.state_dict().values():
-        digest.update(tensor.detach().float().cpu().numpy().tobytes()[:4096])
+    for name, tensor in sorted(net.backbone.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()[:16]
+
+
+def require_frozen_backbone(config) -> None:
+    """Features can be cached only when `config` (a SigmaConfig) keeps its backbone frozen."""
+    if not config.backbone.freeze:
+        raise SigmaError("--cache-features needs a frozen backbone (backbone.freeze=true); this config trains "
+                         "its backbone, so its features change every step")
 
 
 class FeatureCache:
     def __init__(self, folder: str | Path, net) -> None:
-        if not net.config.backbone.freeze:
-            raise SigmaError("--cache-features needs a frozen backbone (backbone.freeze=true); this config trains "
-                             "its backbone, so its features change every step")
+        require_frozen_backbone(net.config)
         self.folder = Path(folder) / backbone_fingerprint(net)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0

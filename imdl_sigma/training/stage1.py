@@ -7,6 +7,7 @@ not IMDL-BenCo's `train_one_epoch` is said there).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from torch.utils.data import DataLoader, DistributedSampler
@@ -15,10 +16,13 @@ from ..config import ConfigFile, SigmaConfig
 from ..data.datasets import SigmaPairDataset
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
-from .feature_cache import FeatureCache
+from .feature_cache import FeatureCache, require_frozen_backbone
 from .loop import StepResult, TrainConfig, TrainRun
 
-__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "model_inputs", "validation_loader"]
+__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "record_intent_coverage", "model_inputs",
+           "validation_loader"]
+
+log = logging.getLogger(__name__)
 
 
 def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) -> dict:
@@ -28,10 +32,22 @@ def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) 
         from ..grounding.intent import IntentCache
 
         cache = IntentCache(intent_cache)
-        sigma_config.grounding = "langsam"
     backbone = sigma_config.backbone
     return dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon,
                 grounder=grounder)
+
+
+def record_intent_coverage(sigma_config: SigmaConfig, pairs: list, data_args: dict) -> dict:
+    """The share of the training pairs with a grounded intent map (for run.json and checkpoints);
+    the config says `grounding: langsam` only when some pair has one."""
+    from ..grounding.intent import intent_coverage
+
+    coverage = intent_coverage(pairs, data_args["intent_cache"], data_args["grounder"])
+    sigma_config.grounding = "langsam" if coverage["grounded"] else "none"
+    if data_args["intent_cache"] is not None and coverage["grounded"] < coverage["pairs"]:
+        log.warning("%d of %d training pairs have no map in the intent cache %s: uniform ε prior for those",
+                    coverage["pairs"] - coverage["grounded"], coverage["pairs"], data_args["intent_cache"].root)
+    return coverage
 
 
 def pair_loader(pairs, model_config: ConfigFile, config: TrainConfig, world: int, augment: bool, data_args: dict):
@@ -84,12 +100,18 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
                  progress: bool = True) -> Path:
     """`intent_cache`: a `benco ground` folder (pairs missing from it are grounded on the fly
     when `grounder` is given); without one the intent map is the ε prior and the checkpoint
-    says `grounding: none`. `cache_features`: a folder for the frozen backbone's features."""
+    says `grounding: none`; checkpoints record the share of pairs with a grounded map
+    (`intent_maps`). `cache_features`: a folder for the frozen backbone's features."""
+    if cache_features:
+        require_frozen_backbone(sigma_config)  # before reading the pairs: a wrong config fails first
     data_args = dataset_args(sigma_config, intent_cache, grounder)
-    run = TrainRun(out_dir, sigma_config, config, stage=1,
-                   meta={"train_pairs": train_pairs, "cache_features": cache_features}, progress=progress)
+    pairs = labeled_pairs(train_pairs)
+    coverage = record_intent_coverage(sigma_config, pairs, data_args)
+    run = TrainRun(out_dir, sigma_config, config, stage=1, progress=progress,
+                   meta={"train_pairs": train_pairs, "cache_features": cache_features, "intent_maps": coverage})
+    run.extra_state["intent_maps"] = lambda: coverage
     feature_cache = FeatureCache(cache_features, run.model.net) if cache_features else None
-    loader, sampler = pair_loader(labeled_pairs(train_pairs), sigma_config, config, run.world,
+    loader, sampler = pair_loader(pairs, sigma_config, config, run.world,
                                   augment=feature_cache is None, data_args=data_args)
     val_loader = validation_loader(val_pairs, sigma_config, config, data_args)
     if init:

@@ -27,7 +27,7 @@ from ..data.manifest import read_manifest
 from ..errors import BadInputError
 from .loop import StepResult, TrainConfig, TrainRun
 from .losses import calibration_loss, disentanglement_loss, pseudo_label_loss, segmentation_loss
-from .stage1 import dataset_args, labeled_pairs, pair_loader, validation_loader
+from .stage1 import dataset_args, labeled_pairs, pair_loader, record_intent_coverage, validation_loader
 
 
 @dataclass
@@ -92,9 +92,13 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
     if not unlabeled:
         raise BadInputError("Stage II needs unlabeled editing pairs (--unlabeled-pairs MANIFEST)")
     data_args = dataset_args(sigma_config, intent_cache, grounder)
+    labeled = labeled_pairs(train_pairs)
+    coverage = record_intent_coverage(sigma_config, labeled + unlabeled, data_args)
     run = TrainRun(out_dir, sigma_config, config, stage=2, progress=progress, meta={
-        "train_pairs": train_pairs, "unlabeled_pairs": unlabeled_pairs, "init": init, "stage2": asdict(stage2)})
-    labeled_loader, labeled_sampler = pair_loader(labeled_pairs(train_pairs), sigma_config, config, run.world,
+        "train_pairs": train_pairs, "unlabeled_pairs": unlabeled_pairs, "init": init, "stage2": asdict(stage2),
+        "intent_maps": coverage})
+    run.extra_state["intent_maps"] = lambda: coverage
+    labeled_loader, labeled_sampler = pair_loader(labeled, sigma_config, config, run.world,
                                                   augment=True, data_args=data_args)
     unlabeled_loader, unlabeled_sampler = pair_loader(unlabeled, sigma_config, config, run.world, augment=True,
                                                       data_args=data_args)
