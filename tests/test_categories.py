@@ -5,7 +5,8 @@ import json
 
 import torch
 
-from imdl_sigma.annotation.annotator import Annotator
+
+import imdl_sigma.annotation.annotate as annotate_module
 from imdl_sigma.cli import main
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.corpora import CORPORA
@@ -69,13 +70,13 @@ def test_annotate_counts_corpus_categories_and_fuses_mapped_actions(synth_pairs,
     write_manifest(tmp_path / "pairs.jsonl", pairs)
 
     seen_actions = []  # the parses ACSF receives (the grounder's input)
-    original = Annotator.intent_maps
+    original = annotate_module.resolve_intent_maps
 
-    def spy(self, parses, sources, editeds):
+    def spy(parses, *args, **kwargs):
         seen_actions.extend(p["action"] for p in parses)
-        return original(self, parses, sources, editeds)
+        return original(parses, *args, **kwargs)
 
-    monkeypatch.setattr(Annotator, "intent_maps", spy)
+    monkeypatch.setattr(annotate_module, "resolve_intent_maps", spy)
     out = tmp_path / "ann"
     assert main(["annotate", "--pairs", str(tmp_path / "pairs.jsonl"), "--out", str(out), "--checkpoint",
                  str(checkpoint), "--min-area", "0", "--max-area", "1", "--max-aspect-change", "10"]) == 0
