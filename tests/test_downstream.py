@@ -109,7 +109,7 @@ def test_step_zero_trains_with_a_one_epoch_warm_up(tiny_dataset, tmp_path):
     from downstream.finetune import learning_rate
 
     config = FinetuneConfig(epochs=1, warmup_epochs=1, batch_size=4, image_size=64, num_workers=0, lr=1e-3)
-    assert learning_rate(0.0, 1e-3, config) == pytest.approx(1e-3 * config.warmup_start) > 0
+    assert config.warmup_start > 0 and learning_rate(0.0, 1e-3, config) == pytest.approx(1e-3 * config.warmup_start)
     assert learning_rate(0.5, 1e-3, config) == pytest.approx(1e-3 * (config.warmup_start + 0.99 / 2))
     torch.manual_seed(config.seed)
     initial = build_detector("mtcl", input_size=64, tiny=True).state_dict()
