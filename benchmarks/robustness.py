@@ -19,10 +19,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
 
+from imdl_sigma.data.degrade import degrade
 from imdl_sigma.data.images import atomic_write_bytes, load_rgb, save_png
 from imdl_sigma.data.manifest import Pair, read_manifest
 from imdl_sigma.errors import BadInputError
@@ -44,20 +43,6 @@ class RobustnessConfig:
     })
     apply_to: str = "edited"
     seed: int = 0  # of the noise
-
-
-def degrade(image: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8 → the same image after one perturbation."""
-    if kind == "jpeg":
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=int(level))
-        return np.asarray(Image.open(buffer).convert("RGB"))
-    if kind == "noise":
-        noisy = image.astype(np.float32) / 255 + rng.normal(0, level, image.shape)
-        return np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8)
-    if kind == "blur":
-        return cv2.GaussianBlur(image, (0, 0), float(level))
-    raise BadInputError(f"unknown perturbation '{kind}'; known: jpeg, noise, blur")
 
 
 def perturbed_pairs(pairs: list[Pair], kind: str, level: float, folder: Path, config: RobustnessConfig) -> list[Pair]:

@@ -55,12 +55,20 @@ def resolve_sigma_config(name: str, overrides: list[str], backbone_weights: str 
 
 # ---- subcommands ------------------------------------------------------------------------
 
+def synth_overrides(args) -> dict:
+    overrides = parse_overrides(args.set)
+    if args.splice_share is not None:
+        overrides["splice_share"] = args.splice_share
+    return overrides
+
+
 def cmd_synth(args) -> int:
     from .data.synth import SynthConfig, synthesize
 
     manifest = synthesize(args.out, args.n, images=args.images, seed=args.seed, workers=args.workers,
                           split=args.split, holdout_every=args.holdout_every, vae=args.vae,
-                          config=SynthConfig(size=args.size, empty_share=args.empty_share))
+                          config=SynthConfig(size=args.size, empty_share=args.empty_share)
+                          .with_overrides(synth_overrides(args)))
     print(manifest)
     return 0
 
@@ -512,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--holdout-every", type=int, default=5, help="every N-th photo is held out for --split test")
     synth.add_argument("--size", type=int, default=256, help="short side of the output images")
     synth.add_argument("--empty-share", type=float, default=0.1, help="share of pairs with no edit")
+    synth.add_argument("--splice-share", type=float,
+                       help="share of pairs whose outside-the-mask pixels stay identical, the rest regenerated "
+                            "(default: SynthConfig.splice_share)")
+    synth.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="SynthConfig override, e.g. regeneration.blur_prob=0.5")
     synth.add_argument("--workers", type=int, default=1)
     synth.add_argument("--vae", help="Stable Diffusion VAE folder: edited images get its roundtrip "
                        "instead of resampling")

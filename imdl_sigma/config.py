@@ -6,7 +6,8 @@
 * ``base_random`` – ``base`` with DINOv2-B's architecture randomly initialised (benchmarks).
 * ``tiny``    – the same classes at toy width, randomly initialised; used by the tests.
 * ``standin`` – the bundled checkpoint's configuration: a small CNN backbone trained from
-  scratch, standing in for DINOv2-B because no pretrained weights can be had offline.
+  scratch, standing in for DINOv2-B because no pretrained weights can be had offline; it adds
+  the full-resolution pixel evidence and fuses at stride 4 (both switches off in ``base``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,26 @@ class DecoderConfig:
     # Down-sampling factors of the pyramid levels relative to the patch lattice
     # (37 → 37, 19, 10 for the paper's 518 px input); one per level, finest first.
     pyramid_factors: tuple = (1, 2, 4)
+    # Input-size divisor at which the fusion and terminal blocks run (1: the paper, at the input
+    # size). A larger stride cuts the head's cost by stride²; pair it with pixel evidence, which
+    # restores full-resolution boundaries.
+    fusion_stride: int = 1
+
+
+@dataclass
+class PixelEvidenceConfig:
+    """Full-resolution pixel evidence for the decoder (not in the paper; off in `base`).
+
+    |x_s − x_e| and its local statistics at the input size, encoded by two small convs and
+    gated by the semantic decoder features before the mask head: pixel-identical regions
+    (spliced and inpainted edits) become evidence the stride-8 lattice cannot resolve.
+    """
+
+    enabled: bool = False
+    width: int = 8  # channels of the encoded evidence and of the refinement convs
+    windows: tuple = (5, 15)  # px; local mean / max / changed-share windows
+    log_gain: float = 255.0  # log1p(gain·|Δ|)/log1p(gain): a 1-level difference is visible
+    changed_level: float = 0.5  # |Δ| in 0–255 levels above which a pixel counts as changed
 
 
 @dataclass
@@ -115,6 +136,7 @@ class SigmaConfig(ConfigFile):
     instruction: InstructionConfig = field(default_factory=InstructionConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    pixel_evidence: PixelEvidenceConfig = field(default_factory=PixelEvidenceConfig)
     mask_threshold: float = 0.5  # probability above which a pixel is edited
     # What produced the intent maps this model was trained with: "none" (uniform ε prior,
     # the offline default) or "langsam" (GroundingDINO + SAM 2.1).
@@ -176,6 +198,7 @@ _DATACLASS_FIELDS = {
     "InstructionConfig": InstructionConfig,
     "FusionConfig": FusionConfig,
     "DecoderConfig": DecoderConfig,
+    "PixelEvidenceConfig": PixelEvidenceConfig,
 }
 
 TINY_DINOV2 = dict(
@@ -206,7 +229,8 @@ PRESETS: dict[str, SigmaConfig] = {
         ),
         difference=DifferenceConfig(dim=48, num_heads=4),
         fusion=FusionConfig(num_heads=4),
-        decoder=DecoderConfig(fpn_dim=32, fuse_dim=16),
+        decoder=DecoderConfig(fpn_dim=32, fuse_dim=16, fusion_stride=4),
+        pixel_evidence=PixelEvidenceConfig(enabled=True),
         name="standin",
     ),
 }

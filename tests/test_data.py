@@ -157,3 +157,56 @@ def test_missing_vae_names_the_fix(tmp_path):
 
     with pytest.raises(MissingWeightsError, match="--vae DIR"):
         load_vae(str(tmp_path / "nowhere"))
+
+
+def regime_config(splice_share: float, **overrides) -> SynthConfig:
+    config = SynthConfig(size=64, empty_share=0.0, splice_share=splice_share)
+    return config.with_overrides({"postprocess.prob": 0.0, **overrides})
+
+
+def test_splice_regime_leaves_every_pixel_outside_the_mask_identical():
+    photos, textures = bundled_photos(), bundled_textures()
+    for index in range(12):  # every edit kind comes up
+        pair = make_pair(index, photos, textures, regime_config(1.0), seed=4)
+        outside = ~pair.mask
+        assert pair.regime == "splice" and pair.mask.any()
+        assert np.array_equal(pair.edited[outside], pair.source[outside])
+        assert np.abs(pair.edited.astype(int) - pair.source)[pair.mask].max() > 0
+
+
+def test_regeneration_regime_changes_the_whole_image():
+    photos, textures = bundled_photos(), bundled_textures()
+    pair = make_pair(3, photos, textures, regime_config(0.0), seed=4)
+    changed = np.abs(pair.edited.astype(int) - pair.source).max(axis=2) > 0
+    assert pair.regime == "regeneration" and changed[~pair.mask].mean() > 0.5
+
+
+@pytest.mark.parametrize("kind", ["redraw", "inpaint", "tone"])
+def test_each_new_edit_kind_changes_only_the_masked_region(kind):
+    from imdl_sigma.data.edits import EDITS, EditContext
+
+    rng = np.random.default_rng(0)
+    image = bundled_photos()[1].load()[:96, :96].copy()
+    mask = np.zeros((96, 96), bool)
+    mask[20:60, 30:70] = True
+    ctx = EditContext("cat", bundled_photos()[0].load()[:96, :96], "astronaut", bundled_textures(), 1.5)
+    edited, instruction, edit_type = EDITS[kind](image, mask, rng, ctx)
+    assert np.array_equal(edited[~mask], image[~mask]) and instruction.startswith(("redraw", "remove", "make"))
+    assert np.abs(edited.astype(int) - image)[mask].mean() > 1
+
+
+@pytest.mark.parametrize("noun, phrase", [
+    ("cat", "a cat"), ("astronaut", "an astronaut"), ("coins", "coins"), ("coffee", "coffee"),
+    ("great white shark", "a great white shark"), ("glass", "a glass"),
+])
+def test_instruction_articles(noun, phrase):
+    from imdl_sigma.data.edits import with_article
+
+    assert with_article(noun) == phrase
+
+
+def test_synth_config_overrides_reach_nested_fields():
+    config = SynthConfig().with_overrides({"regeneration.blur_prob": 0.9, "splice_share": 1.0})
+    assert config.regeneration.blur_prob == 0.9 and config.splice_share == 1.0
+    with pytest.raises(BadInputError, match="unknown synth setting"):
+        SynthConfig().with_overrides({"regeneration.nope": 1})

@@ -113,3 +113,50 @@ def test_standin_backbone_is_trainable():
     out = net(torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64))
     out.logits.mean().backward()
     assert all(p.grad is not None for p in net.backbone.parameters())
+
+
+def pixel_evidence_config(**overrides):
+    return SigmaConfig.preset("tiny").with_overrides({"pixel_evidence.enabled": True, **overrides})
+
+
+def test_pixel_evidence_is_zero_for_identical_images_and_sees_one_level():
+    from imdl_sigma.model.pixel_evidence import PixelEvidence
+
+    config = pixel_evidence_config().pixel_evidence
+    evidence = PixelEvidence(config, mean=(0.5,) * 3, std=(0.25,) * 3)
+    source = torch.randn(2, 3, 28, 28)
+    assert torch.count_nonzero(evidence.statistics(source, source.clone())) == 0
+    edited = source.clone()
+    edited[:, :, 10, 12] += (1 / 255) / 0.25  # one pixel, one RGB level
+    stats = evidence.statistics(source, edited)
+    assert stats.shape == (2, evidence.num_statistics, 28, 28)
+    log_peak = stats[:, 3]
+    assert log_peak[:, 10, 12].min() > 0.1  # log scale: a 1-level change is not lost
+    assert torch.count_nonzero(log_peak[:, :9]) == 0  # nothing far from the changed pixel
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_fusion_stride_and_pixel_evidence_keep_the_output_size(stride):
+    for evidence in (False, True):
+        config = pixel_evidence_config(**{"decoder.fusion_stride": stride, "pixel_evidence.enabled": evidence})
+        net = SigmaNet(config).eval()
+        source = torch.randn(1, 3, 56, 56)
+        assert net(source, source + 0.1).logits.shape == (1, 1, 56, 56)
+
+
+def test_base_preset_keeps_the_papers_decoder():
+    net = SigmaNet(SigmaConfig.preset("tiny"))
+    assert net.pixel_evidence is None and net.decoder.refinement is None and net.decoder.head is not None
+    assert SigmaConfig.preset("base").decoder.fusion_stride == 1 and not SigmaConfig.preset("base").pixel_evidence.enabled
+
+
+def test_pixel_evidence_changes_the_prediction_where_pixels_differ():
+    torch.manual_seed(0)
+    net = SigmaNet(pixel_evidence_config(**{"decoder.fusion_stride": 2})).eval()
+    source = torch.randn(1, 3, 56, 56)
+    edited = source.clone()
+    edited[:, :, 30:34, 30:34] += 0.05
+    with torch.no_grad():
+        same = net(source, source.clone()).logits
+        changed = net(source, edited).logits
+    assert not torch.allclose(same, changed)

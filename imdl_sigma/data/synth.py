@@ -1,17 +1,22 @@
 """Synthetic edit pairs with exact masks, from real photos (`benco synth`).
 
-Each pair: a real photo (source), the same photo with one object-like region edited
-(removed by inpainting, recoloured, re-textured, replaced by another photo's content, or a
-pasted object added), then a diffusion-like perturbation of the *whole* edited image
-(a sub-pixel shift of image and mask, resampling or a VAE roundtrip, blur, tone shift, noise,
-JPEG). A share of pairs has no
-edit at all and an empty mask. Pair i depends only on (seed, i), so generation is
-deterministic, parallel and resumable.
+Each pair: a real photo (source) and the same photo with one object-like region edited
+(`edits.py`: removed, inpainted from context, re-drawn in its own colours, toned, recoloured,
+re-textured, replaced by another photo's content, or a pasted object added). Two regimes, as in
+real editing data:
+
+* **splice** (share `splice_share`): outside the mask the edited image is pixel-identical to the
+  source — inpainting models and splices paste their result back;
+* **regeneration**: a latent editor re-synthesises every pixel (`degrade.regenerate`:
+  misregistration, resampling or a VAE roundtrip, blur up to σ 3, tone drift, noise, JPEG 50–95).
+
+Then, in either regime, Fig. 4's post-processing (JPEG, noise, blur) with probability
+`postprocess.prob`. A share of pairs has no edit at all and an empty mask. Pair i depends only
+on (seed, i), so generation is deterministic, parallel and resumable.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -20,23 +25,20 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from ..errors import BadInputError
+from .degrade import PostprocessConfig, RegenerationConfig, postprocess, regenerate, shift
+from .edits import EDITS, EditContext, crop_to
 from .images import load_rgb, save_mask, save_png
 from .manifest import Pair, write_manifest
 from .vae import VaeRoundtrip
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-COLOURS = {  # name: hue in OpenCV units (0-179)
-    "red": 0, "orange": 12, "yellow": 28, "green": 60, "cyan": 90, "blue": 115, "purple": 140, "pink": 165,
-}
-MATERIALS = ("brick", "grass", "gravel", "wood", "marble", "metal", "stone")
 GLOBAL_INSTRUCTIONS = (
     "make it more dramatic", "make it look like autumn", "enhance the colours",
     "make it a sunny day", "give it a warm tone", "make the lighting softer",
 )
+REGIMES = ("splice", "regeneration")
 
 
 @dataclass
@@ -44,27 +46,44 @@ class SynthConfig:
     size: int = 256  # short side of every output image
     max_aspect: float = 1.5  # longer side at most this × the short side
     empty_share: float = 0.1  # pairs with no edit and an empty mask
+    splice_share: float = 0.5  # pairs in the splice regime (outside the mask pixel-identical)
     edit_weights: dict = field(default_factory=lambda: {
-        "remove": 1.0, "recolour": 1.0, "retexture": 1.0, "replace": 1.0, "add": 1.0,
+        "remove": 1.0, "inpaint": 1.0, "redraw": 1.5, "tone": 1.0,
+        "recolour": 1.0, "retexture": 1.0, "replace": 1.0, "add": 1.0,
     })
     min_area: float = 0.02  # edited share of the image
     max_area: float = 0.25
-    min_visible_change: float = 0.06  # mean |Δ| in the region; weaker edits are redrawn
-    feather_sigma: float = 1.5  # px; soft edge of composited edits
-    # Diffusion-like perturbation of the whole edited image (a latent editor regenerates every
-    # pixel: slight misregistration, softening, tone drift, noise, re-compression).
-    shift_prob: float = 0.5  # sub-pixel / pixel translation of the whole image (mask moved with it)
-    shift_px: float = 1.5  # at most this many pixels along each axis
-    resample_prob: float = 0.7
-    resample_scale: tuple = (0.5, 0.9)
-    blur_prob: float = 0.3
-    blur_sigma: tuple = (0.3, 1.0)
-    contrast: tuple = (0.92, 1.08)
-    brightness: tuple = (-0.04, 0.04)
-    gamma: tuple = (0.9, 1.1)
-    channel_gain: tuple = (0.97, 1.03)
-    noise_std: tuple = (0.0, 0.025)
-    jpeg_quality: tuple = (60, 95)
+    small_share: float = 0.2  # edits of a small object instead: area in [small_area, min_area)
+    small_area: float = 0.002
+    # Mean |Δ| in the region below which an edit is redrawn: a regenerated image hides weak edits,
+    # a splice keeps them (a pixel threshold finds them, so must the annotator).
+    min_visible_change: float = 0.06
+    splice_min_visible_change: float = 0.015
+    feather_sigma: float = 1.5  # px; soft edge of composited edits (inside the mask)
+    regeneration: RegenerationConfig = field(default_factory=RegenerationConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SynthConfig":
+        data = dict(data)
+        data["regeneration"] = RegenerationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in data.get("regeneration", {}).items()})
+        data["postprocess"] = PostprocessConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                   for k, v in data.get("postprocess", {}).items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def with_overrides(self, overrides: dict) -> "SynthConfig":
+        """Dotted-key overrides, e.g. {"splice_share": 1.0, "regeneration.blur_prob": 0.5}."""
+        data = asdict(self)
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node.get(key) if isinstance(node.get(key), dict) else {}
+            if leaf not in node:
+                raise BadInputError(f"unknown synth setting '{dotted}'")
+            node[leaf] = value
+        return SynthConfig.from_dict(data)
 
 
 @dataclass
@@ -99,11 +118,13 @@ def bundled_photos() -> list[Photo]:
     def grey(name):
         return lambda: np.stack([getattr(skdata, name)()] * 3, axis=-1)
 
-    colour = ["astronaut", "cat", "coffee", "rocket", "immunohistochemistry"]
+    colour = ["astronaut", "cat", "coffee", "rocket"]
     photos = [Photo(name, getattr(skdata, name)) for name in colour]
+    photos.append(Photo("tissue sample", skdata.immunohistochemistry))
     photos.append(Photo("motorcycle", lambda: skdata.stereo_motorcycle()[0]))
     photos += [Photo(name, grey(name)) for name in ("camera", "coins", "moon")]
-    photos += [Photo(stem, lambda f=f"{stem}.jpg": load_sample_image(f)) for stem in ("china", "flower")]
+    photos.append(Photo("temple", lambda: load_sample_image("china.jpg")))
+    photos.append(Photo("flower", lambda: load_sample_image("flower.jpg")))
     return photos
 
 
@@ -134,7 +155,7 @@ def fit_photo(photo: np.ndarray, size: int, max_aspect: float, rng: np.random.Ge
 def random_blob(rng: np.random.Generator, height: int, width: int, area: float) -> np.ndarray:
     """An object-like region: a noisy ellipse covering about `area` of the image. (H, W) bool."""
     aspect = rng.uniform(0.6, 1.6)
-    radius = math.sqrt(area * height * width / math.pi)
+    radius = max(2.0, math.sqrt(area * height * width / math.pi))
     ry, rx = radius * math.sqrt(aspect), radius / math.sqrt(aspect)
     cy = rng.uniform(min(ry, height / 2), max(height - ry, height / 2))
     cx = rng.uniform(min(rx, width / 2), max(width - rx, width / 2))
@@ -146,128 +167,6 @@ def random_blob(rng: np.random.Generator, height: int, width: int, area: float) 
     return ellipse + wobble < 1.0
 
 
-def feathered(mask: np.ndarray, sigma: float) -> np.ndarray:
-    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma) if sigma > 0 else mask.astype(np.float32)
-    return alpha[..., None]
-
-
-def composite(base: np.ndarray, overlay: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    mixed = alpha * overlay.astype(np.float32) + (1 - alpha) * base.astype(np.float32)
-    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-
-
-def crop_to(image: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A random crop of `image` resized to cover (height, width)."""
-    scale = max(height / image.shape[0], width / image.shape[1]) * rng.uniform(1.0, 1.6)
-    resized = cv2.resize(image, (math.ceil(image.shape[1] * scale), math.ceil(image.shape[0] * scale)))
-    top = rng.integers(0, resized.shape[0] - height + 1)
-    left = rng.integers(0, resized.shape[1] - width + 1)
-    return resized[top:top + height, left:left + width]
-
-
-# ---- edits: (image, mask, rng, context) -> (edited image, instruction, edit_type) -------------
-
-@dataclass
-class EditContext:
-    concept: str  # what the source photo shows
-    other: np.ndarray  # another photo, fitted to the same size
-    other_concept: str
-    textures: dict
-    feather_sigma: float
-
-
-def edit_remove(image, mask, rng, ctx):
-    dilated = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
-    filled = cv2.inpaint(image, dilated, 7, cv2.INPAINT_TELEA if rng.random() < 0.5 else cv2.INPAINT_NS)
-    return composite(image, filled, feathered(mask, ctx.feather_sigma)), f"remove the {ctx.concept}", "remove"
-
-
-def edit_recolour(image, mask, rng, ctx):
-    colour = rng.choice(list(COLOURS))
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
-    hsv[..., 0] = COLOURS[colour] + rng.uniform(-4, 4)
-    hsv[..., 0] %= 180
-    hsv[..., 1] = np.maximum(hsv[..., 1], rng.uniform(120, 220))
-    hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.8, 1.1) + 25, 0, 255)
-    recoloured = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-    instruction = f"change the colour of the {ctx.concept} to {colour}"
-    return composite(image, recoloured, feathered(mask, ctx.feather_sigma)), instruction, "attribute change"
-
-
-def edit_retexture(image, mask, rng, ctx):
-    names = list(ctx.textures)
-    if names and rng.random() < 0.6:
-        material = names[rng.integers(len(names))]
-        texture = crop_to(ctx.textures[material], *image.shape[:2], rng)
-    else:
-        material = MATERIALS[rng.integers(len(MATERIALS))]
-        texture = crop_to(ctx.other, *image.shape[:2], rng)
-    luminance = image.astype(np.float32).mean(axis=2, keepdims=True) / 255.0
-    tinted = texture.astype(np.float32) * (0.5 + 0.5 * luminance) * rng.uniform(0.8, 1.2, size=3)
-    instruction = f"make the {ctx.concept} look like {material}"
-    return composite(image, tinted, feathered(mask, ctx.feather_sigma)), instruction, "attribute change"
-
-
-def edit_replace(image, mask, rng, ctx):
-    content = crop_to(ctx.other, *image.shape[:2], rng)
-    instruction = f"replace the {ctx.concept} with a {ctx.other_concept}"
-    return composite(image, content, feathered(mask, ctx.feather_sigma)), instruction, "replace"
-
-
-def edit_add(image, mask, rng, ctx):
-    # The pasted object is a blob-shaped piece of another photo, placed where `mask` lies.
-    content = crop_to(ctx.other, *image.shape[:2], rng)
-    content = np.clip(content.astype(np.float32) * rng.uniform(0.8, 1.25), 0, 255)
-    instruction = f"add a {ctx.other_concept}"
-    return composite(image, content, feathered(mask, ctx.feather_sigma)), instruction, "add"
-
-
-EDITS = {
-    "remove": edit_remove, "recolour": edit_recolour, "retexture": edit_retexture,
-    "replace": edit_replace, "add": edit_add,
-}
-
-
-# ---- perturbation -------------------------------------------------------------------------
-
-def shift(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-          config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Translate the whole edited image (and its mask) by up to shift_px, sub-pixel."""
-    if rng.random() >= config.shift_prob:
-        return image, mask
-    dx, dy = rng.uniform(-config.shift_px, config.shift_px, size=2)
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    size = (image.shape[1], image.shape[0])
-    moved = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    moved_mask = cv2.warpAffine(mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_REPLICATE) > 0
-    return moved, moved_mask
-
-
-def perturb(image: np.ndarray, rng: np.random.Generator, config: SynthConfig, vae=None) -> np.ndarray:
-    """Diffusion-like change of every pixel: VAE roundtrip or resampling, blur, tone, noise, JPEG."""
-    height, width = image.shape[:2]
-    out = image
-    if vae is not None:
-        out = vae(out)
-    elif rng.random() < config.resample_prob:
-        scale = rng.uniform(*config.resample_scale)
-        small = cv2.resize(out, (max(8, round(width * scale)), max(8, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (width, height), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(2)])
-    if rng.random() < config.blur_prob:
-        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(*config.blur_sigma))
-    x = out.astype(np.float32) / 255.0
-    x = np.power(np.clip(x, 0, 1), rng.uniform(*config.gamma))
-    x = (x - 0.5) * rng.uniform(*config.contrast) + 0.5 + rng.uniform(*config.brightness)
-    x = x * rng.uniform(*config.channel_gain, size=3)
-    x = x + rng.normal(0, rng.uniform(*config.noise_std), size=x.shape)
-    out = np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(out).save(buffer, format="JPEG", quality=int(rng.integers(*config.jpeg_quality, endpoint=True)))
-    return np.asarray(Image.open(buffer).convert("RGB"))
-
-
 # ---- one pair, and a whole set ------------------------------------------------------------
 
 @dataclass
@@ -277,6 +176,29 @@ class SynthPair:
     mask: np.ndarray  # (H, W) bool
     instruction: str
     edit_type: str
+    regime: str  # "splice" or "regeneration"
+
+
+def edit_area(rng: np.random.Generator, config: SynthConfig) -> float:
+    if rng.random() < config.small_share:
+        return rng.uniform(config.small_area, config.min_area)
+    return rng.uniform(config.min_area, config.max_area)
+
+
+def local_edit(source: np.ndarray, ctx: EditContext, rng: np.random.Generator, config: SynthConfig,
+               min_change: float) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """One visible local edit: (edited, mask, instruction, edit_type); weak edits are redrawn."""
+    height, width = source.shape[:2]
+    names = list(config.edit_weights)
+    weights = np.array([config.edit_weights[n] for n in names], dtype=float)
+    for _attempt in range(8):
+        kind = names[rng.choice(len(names), p=weights / weights.sum())]
+        mask = random_blob(rng, height, width, edit_area(rng, config))
+        edited, instruction, edit_type = EDITS[kind](source, mask, rng, ctx)
+        change = np.abs(edited.astype(np.float32) - source)[mask].mean() / 255.0
+        if change >= min_change:
+            break
+    return edited, mask, instruction, edit_type
 
 
 def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConfig, seed: int,
@@ -286,6 +208,7 @@ def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConf
     second = (first + 1 + rng.integers(max(1, len(photos) - 1))) % len(photos)
     source = fit_photo(photos[first].load(), config.size, config.max_aspect, rng)
     height, width = source.shape[:2]
+    regime = REGIMES[0] if rng.random() < config.splice_share else REGIMES[1]
     if rng.random() < config.empty_share:
         instruction = GLOBAL_INSTRUCTIONS[rng.integers(len(GLOBAL_INSTRUCTIONS))]
         edited, mask, edit_type = source, np.zeros((height, width), bool), "global"
@@ -293,17 +216,13 @@ def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConf
         other = fit_photo(photos[second].load(), config.size, config.max_aspect, rng)
         ctx = EditContext(photos[first].name, crop_to(other, height, width, rng), photos[second].name,
                           textures, config.feather_sigma)
-        names = list(config.edit_weights)
-        weights = np.array([config.edit_weights[n] for n in names], dtype=float)
-        for _attempt in range(8):
-            kind = names[rng.choice(len(names), p=weights / weights.sum())]
-            mask = random_blob(rng, height, width, rng.uniform(config.min_area, config.max_area))
-            edited, instruction, edit_type = EDITS[kind](source, mask, rng, ctx)
-            change = np.abs(edited.astype(np.float32) - source)[mask].mean() / 255.0
-            if change >= config.min_visible_change:
-                break
-    edited, mask = shift(edited, mask, rng, config)
-    return SynthPair(source, perturb(edited, rng, config, vae), mask, instruction, edit_type)
+        min_change = config.splice_min_visible_change if regime == "splice" else config.min_visible_change
+        edited, mask, instruction, edit_type = local_edit(source, ctx, rng, config, min_change)
+    if regime == "regeneration":
+        edited, mask = shift(edited, mask, rng, config.regeneration)
+        edited = regenerate(edited, rng, config.regeneration, vae)
+    edited = postprocess(edited, rng, config.postprocess)
+    return SynthPair(source, edited, mask, instruction, edit_type, regime)
 
 
 def pair_paths(out: Path, pair_id: str) -> dict[str, Path]:
@@ -321,7 +240,7 @@ def write_pair(out: Path, pair_id: str, pair: SynthPair) -> None:
     save_png(paths["edited"], pair.edited)
     save_mask(paths["mask"], pair.mask)
     # The meta file is written last: its presence marks the pair as finished (resume).
-    meta = {"instruction": pair.instruction, "edit_type": pair.edit_type}
+    meta = {"instruction": pair.instruction, "edit_type": pair.edit_type, "regime": pair.regime}
     paths["meta"].parent.mkdir(parents=True, exist_ok=True)
     tmp = paths["meta"].with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))

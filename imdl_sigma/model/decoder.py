@@ -10,6 +10,7 @@ from torch import nn
 
 from ..config import DecoderConfig
 from .layers import ConvResidualBlock
+from .pixel_evidence import EvidenceRefinement
 
 
 class FeaturePyramid(nn.Module):
@@ -40,17 +41,37 @@ class FeaturePyramid(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Finest FPN map and consensus C, up-sampled to the input size → 1-channel logits."""
+    """Finest FPN map and consensus C, fused at input size / `fusion_stride` → 1-channel logits.
 
-    def __init__(self, dim: int, num_levels: int, config: DecoderConfig) -> None:
+    With `evidence_width` > 0 the fused features are up-sampled to the input size and refined
+    with the (gated) full-resolution pixel evidence; otherwise the head's logits are up-sampled.
+    """
+
+    def __init__(self, dim: int, num_levels: int, config: DecoderConfig, evidence_width: int = 0) -> None:
         super().__init__()
+        if config.fusion_stride < 1:
+            raise ValueError(f"fusion_stride must be ≥ 1, got {config.fusion_stride}")
+        self.fusion_stride = config.fusion_stride
         self.pyramid = FeaturePyramid(dim, num_levels, config)
         self.fusion = ConvResidualBlock(config.fpn_dim + dim, config.fuse_dim)
         self.terminal = ConvResidualBlock(config.fuse_dim, config.fuse_dim)
-        self.head = nn.Conv2d(config.fuse_dim, 1, 1)
+        # Either the refinement with pixel evidence (which owns its head) or the paper's 1×1 head.
+        self.refinement = EvidenceRefinement(config.fuse_dim, evidence_width) if evidence_width else None
+        self.head = None if evidence_width else nn.Conv2d(config.fuse_dim, 1, 1)
 
-    def forward(self, levels: list[torch.Tensor], consensus: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        finest = F.interpolate(self.pyramid(levels), size=size, mode="bilinear", align_corners=False)
-        consensus = F.interpolate(consensus, size=size, mode="bilinear", align_corners=False)
-        fused = self.fusion(torch.cat([finest, consensus], dim=1))  # F: (B, fuse_dim, H, W)
-        return self.head(self.terminal(fused))  # (B, 1, H, W) logits
+    def forward(self, levels: list[torch.Tensor], consensus: torch.Tensor, size: tuple[int, int],
+                evidence: torch.Tensor | None = None) -> torch.Tensor:
+        fused_size = (math.ceil(size[0] / self.fusion_stride), math.ceil(size[1] / self.fusion_stride))
+        finest = F.interpolate(self.pyramid(levels), size=fused_size, mode="bilinear", align_corners=False)
+        consensus = F.interpolate(consensus, size=fused_size, mode="bilinear", align_corners=False)
+        fused = self.fusion(torch.cat([finest, consensus], dim=1))  # F: (B, fuse_dim, H/s, W/s)
+        features = self.terminal(fused)
+        if self.refinement is not None:
+            if evidence is None:
+                raise ValueError("this decoder refines with pixel evidence: pass `evidence` (B, w, H, W)")
+            features = F.interpolate(features, size=size, mode="bilinear", align_corners=False)
+            return self.refinement(features, evidence)  # (B, 1, H, W) logits
+        logits = self.head(features)
+        if fused_size != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits  # (B, 1, H, W) logits

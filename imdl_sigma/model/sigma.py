@@ -14,6 +14,7 @@ from .backbone import Backbone
 from .decoder import MaskDecoder
 from .difference import SemanticDifference
 from .fusion import BidirectionalRefinement, IntentEncoder
+from .pixel_evidence import PixelEvidence
 
 
 @dataclass
@@ -35,7 +36,12 @@ class SigmaNet(nn.Module):
         self.difference = SemanticDifference(tuple(channels[i] for i in self.level_indices), config.difference)
         self.intent = IntentEncoder(config.difference.dim)
         self.refinement = BidirectionalRefinement(config.difference.dim, config.fusion)
-        self.decoder = MaskDecoder(config.difference.dim, len(self.level_indices), config.decoder)
+        evidence = config.pixel_evidence
+        self.pixel_evidence = (
+            PixelEvidence(evidence, config.backbone.mean, config.backbone.std) if evidence.enabled else None
+        )
+        self.decoder = MaskDecoder(config.difference.dim, len(self.level_indices), config.decoder,
+                                   evidence_width=evidence.width if evidence.enabled else 0)
 
     @property
     def patch_size(self) -> int:
@@ -65,14 +71,17 @@ class SigmaNet(nn.Module):
         return intent_map
 
     def forward_features(
-        self, source_feats: list, edited_feats: list, intent_map: torch.Tensor | None, size: tuple[int, int]
+        self, source_feats: list, edited_feats: list, intent_map: torch.Tensor | None, size: tuple[int, int],
+        evidence: torch.Tensor | None = None,
     ) -> SigmaOutput:
-        """Everything after the backbone (the 'SIGMA head'); features may come from a cache."""
+        """Everything after the backbone (the 'SIGMA head'); features may come from a cache.
+
+        `evidence`: the pixel-evidence features (B, w, H, W) when that branch is enabled."""
         refined, visual = self.difference(source_feats, edited_feats)
         lattice = tuple(visual.shape[-2:])
         instruction = self.intent(self.prior(intent_map, visual.shape[0], lattice, visual))
         consensus = self.refinement(visual, instruction)
-        logits = self.decoder(refined, consensus, size)
+        logits = self.decoder(refined, consensus, size, evidence)
         return SigmaOutput(logits=logits, differences=refined)
 
     def forward(self, source: torch.Tensor, edited: torch.Tensor, intent_map: torch.Tensor | None = None,
@@ -82,7 +91,8 @@ class SigmaNet(nn.Module):
             raise ValueError(f"source {tuple(source.shape)} and edited {tuple(edited.shape)} differ in shape")
         self.lattice(*edited.shape[-2:])
         source_feats, edited_feats = features if features is not None else self.encode(source, edited)
-        return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]))
+        evidence = self.pixel_evidence(source, edited) if self.pixel_evidence is not None else None
+        return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]), evidence)
 
 
 class SIGMA(nn.Module):
