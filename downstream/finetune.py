@@ -240,8 +240,9 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
                "random_init": random_init, "config": asdict(config), "history": history,
                "steps": history[-1]["steps"] if history else 0, "tests": {}}
     if rank == 0:
+        scored = history[-1].get("tests", {}) if history else {}  # the last epoch's scoring: the same weights
         for name, loader in test_loaders.items():
-            results["tests"][name] = evaluate(model, loader, device)
+            results["tests"][name] = scored.get(name) or evaluate(model, loader, device)
         if results["tests"]:
             rows = results["tests"].values()
             results["average"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("f1", "iou")}
