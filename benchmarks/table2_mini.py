@@ -40,15 +40,16 @@ TEST_REGIMES = {"splice": 1.0, "regeneration": 0.0}  # test set → the generato
 @dataclass
 class MiniConfig:
     n_train: int = 64
-    n_test: int = 24  # per regime
+    n_test: int = 16  # per regime
     pair_size: int = 128  # short side of the synthetic pairs (what the annotators label)
     train_seed: int = 1500
     test_seed: int = 1501
     image_size: int = 64  # detectors' input
-    epochs: int = 6
+    epochs: int = 3
     batch_size: int = 2
-    eval_every: int = 2
+    eval_every: int = 1
     warmup_epochs: int = 1
+    precise_bn_batches: int = 4  # BatchNorm statistics of the trained weights before each scoring
     seed: int = 0
     jobs: int = 6  # runs in parallel
     threads: int = 1  # torch threads per process (the machine is shared)
@@ -136,7 +137,7 @@ def run(photos: str, out_dir: str, detectors: list[str], config: MiniConfig, sma
     refuse_shared_images(str(labels["truth"]), test_sets)
     finetune_config = FinetuneConfig(epochs=config.epochs, batch_size=config.batch_size, image_size=config.image_size,
                                      num_workers=0, seed=config.seed, warmup_epochs=config.warmup_epochs,
-                                     eval_every=config.eval_every)
+                                     eval_every=config.eval_every, precise_bn_batches=config.precise_bn_batches)
     rows = {detector: {} for detector in detectors}
     rows |= {f"{detector}@public": dict(weights=own) for detector, own in (weights or {}).items()}
     tasks = []

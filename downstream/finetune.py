@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from imdl_sigma.data.images import atomic_write_bytes
 from imdl_sigma.errors import BadInputError
@@ -51,6 +52,10 @@ class FinetuneConfig:
     warmup_start: float = 0.01  # the warm-up ramps the lr from this fraction of it (step 0 trains too)
     eval_every: int = 0  # epochs between scorings of the test sets during training (learning curve); 0: none
     jpeg_quality: int = 95  # CAT-Net: a non-JPEG image is compressed once at this quality for its DCT stream
+    # Before scoring a trained model, re-estimate its BatchNorm statistics on this many training
+    # batches (PreciseBN); 0: IMDL-BenCo's running averages as trained (momentum 0.01 in the HRNets:
+    # a few hundred steps behind the weights)
+    precise_bn_batches: int = 0
     amp: bool = True  # on CUDA, for detectors whose spec allows it
 
 
@@ -146,6 +151,23 @@ def warmup_from_start(lr: float, config: FinetuneConfig):
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(model, loader, device, batches: int) -> None:
+    """PreciseBN (Wu & Johnson 2021): every BatchNorm's running mean and variance become the plain
+    average over `batches` training batches, computed with the current weights (train-mode
+    forward, no gradient); the weights are untouched."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    for _, batch in zip(range(batches), loader):
+        model(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
+@torch.no_grad()
 def evaluate(model, loader, device) -> dict:
     """Pixel F1 / IoU at 0.5, plus the range of the predicted probabilities and whether the
     thresholded prediction is the same at every pixel of every image (`constant_prediction`)."""
@@ -228,6 +250,9 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
                 stats = train_one_epoch(net, loader, optimizer, device, epoch, scaler, log_writer=writer, args=args)
                 history.append({"epoch": epoch, "steps": (epoch + 1) * len(loader),
                                 **{k: float(v) for k, v in stats.items()}, "elapsed_s": round(time.time() - started, 1)})
+                if config.precise_bn_batches and (epoch + 1 == config.epochs or
+                                                  config.eval_every and (epoch + 1) % config.eval_every == 0):
+                    recalibrate_batchnorm(model, loader, device, config.precise_bn_batches)
                 if rank == 0 and config.eval_every and (epoch + 1) % config.eval_every == 0:
                     history[-1]["tests"] = {name: evaluate(model, test_loader, device)
                                             for name, test_loader in test_loaders.items()}
