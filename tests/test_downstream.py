@@ -142,3 +142,26 @@ def test_constant_predictions_are_flagged(tiny_test_set):
     assert not perfect["constant_prediction"] and perfect["f1"] == pytest.approx(100.0)
     warnings = constant_warnings("pscc_net", {"held_out": nothing, "other": perfect})
     assert len(warnings) == 1 and warnings[0].startswith("pscc_net predicts nothing on every image of held_out")
+
+
+def test_precise_bn_replaces_lagging_running_statistics():
+    """After recalibration a BatchNorm's running mean is the average of its training batches' means
+    (momentum 0.01 had left it near its initial 0), and its momentum is restored."""
+    from downstream.finetune import recalibrate_batchnorm
+
+    class Normed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = torch.nn.BatchNorm2d(3, momentum=0.01)
+
+        def forward(self, image, **kwargs):
+            return {"pred_mask": self.norm(image)}
+
+    batches = [{"image": torch.randn(2, 3, 4, 4) + shift} for shift in (4.0, 6.0, 8.0)]
+    model = Normed()
+    model(**batches[0])  # one training step's worth of running-average update
+    assert model.norm.running_mean.abs().max() < 0.1
+    recalibrate_batchnorm(model, batches, "cpu", batches=2)
+    expected = torch.stack([b["image"].mean(dim=(0, 2, 3)) for b in batches[:2]]).mean(0)
+    assert torch.allclose(model.norm.running_mean, expected, atol=1e-5)
+    assert model.norm.momentum == 0.01
