@@ -7,9 +7,11 @@ adapts it without editing IMDL-BenCo:
   `model_zoo.load_url` (twice: the RGB and the noise stream). `MVSSNetLocal` (downstream/mvss.py)
   builds it with that call answered from a local file (`--weights resnet50=FILE`), or randomly.
 - CAT-Net: `Cat_Net` calls `.cuda()` in `__init__` and `forward`; `CatNetLocal`
-  (downstream/catnet.py) skips those calls on a machine without CUDA. Its config (IMDL-BenCo's CAT_full.yaml) is written with the HRNet and
-  DCT-stream weight paths given here. Its DCT input comes from IMDL-BenCo's `cat_net_post_func`
-  (needs `jpegio`).
+  (downstream/catnet.py) skips those calls on a machine without CUDA. Its config (IMDL-BenCo's
+  CAT_full.yaml) is written with the HRNet and DCT-stream weight paths given here. Its input comes
+  from `CatNetDataset` (downstream/catnet.py), not from IMDL-BenCo's dataset and
+  `cat_net_post_func`, which hand it a constant image and the DCT of a re-saved one: RGB in
+  CAT-Net's 0-255 range and the JPEG file's own DCT coefficients (jpegio).
 - TruFor: `Trufor(phase=2)` loads Noiseprint++ and MiT-B2 weights in `__init__` (both required).
 - MTCL: not in IMDL-BenCo and its public code has no licence: implemented from the paper in
   `downstream/mtcl/` and registered as `MTCL`.
@@ -36,7 +38,9 @@ class DetectorSpec:
     build: Callable[..., nn.Module]  # (spec, weight paths, input size, random_init, tiny)
     amp: bool = True  # IMDL-BenCo runs TruFor with --if_not_amp (NaN losses under AMP)
     edge_mask: bool = False  # needs IMDL-BenCo's edge_mask input (edge_width)
-    post_func: str | None = None  # IMDL-BenCo POSTFUNCS entry adding extra inputs
+    # (IMDL-BenCo dataset, train, FinetuneConfig) → the dataset the detector reads instead, when it
+    # needs an input IMDL-BenCo's datasets do not give; None: IMDL-BenCo's own
+    input_dataset: Callable | None = None
     lr: float = 1e-4
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -137,6 +141,12 @@ def build_cat_net(spec, weights, size, random_init, tiny):
         Path(handle.name).unlink(missing_ok=True)
 
 
+def cat_net_input(dataset, train: bool, config):
+    from .catnet import CatNetDataset
+
+    return CatNetDataset.wrapping(dataset, config.image_size, train, config.jpeg_quality)
+
+
 def build_mtcl(spec, weights, size, random_init, tiny):
     from IMDLBenCo.registry import MODELS
 
@@ -147,8 +157,9 @@ def build_mtcl(spec, weights, size, random_init, tiny):
 DETECTORS: dict[str, DetectorSpec] = {
     "cat_net": DetectorSpec("Cat_Net", {"hrnet_w48": "hrnetv2_w48_imagenet_pretrained.pth",
                                         "dct": "DCT_djpeg.pth.tar (CAT-Net's DCT stream)"},
-                            build_cat_net, post_func="cat_net_post_func", lr=5e-5,
-                            notes="input must be JPEG-decodable; DCT coefficients via jpegio"),
+                            build_cat_net, input_dataset=cat_net_input, lr=5e-5,
+                            notes="DCT coefficients of the JPEG file via jpegio; other files compressed once "
+                                  "at --jpeg-quality; no resizing (block-aligned windows)"),
     "mvss_net": DetectorSpec("MVSSNet", {"resnet50": "torchvision resnet50-19c8e357.pth (ImageNet)"},
                              build_mvss_net, edge_mask=True),
     "iml_vit": DetectorSpec("IML_ViT", {"vit": "mae_pretrain_vit_base.pth (MAE ViT-B/16)"}, build_iml_vit,

@@ -8,7 +8,7 @@ bridged while it runs (IMDL-BenCo is not edited): `torch.cuda.synchronize` becom
 AMP is off (there is nothing to scale on a CPU). Under `torchrun` it runs with DDP as upstream.
 
 Scoring: per-image pixel F1 / IoU at threshold 0.5 at the network's input size (test images
-resized), averaged per test set — IMDL-BenCo's PixelF1/PixelIOU on images with a non-empty mask
+resized; CAT-Net's: a centred block-aligned window, see downstream/catnet.py), averaged per test set — IMDL-BenCo's PixelF1/PixelIOU on images with a non-empty mask
 (cross-checked in tests/test_metrics.py); an authentic image with an empty prediction counts 1.
 """
 
@@ -18,12 +18,14 @@ import contextlib
 import io
 import json
 import logging
+import math
 import time
 from argparse import Namespace
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from imdl_sigma.data.images import atomic_write_bytes
 from imdl_sigma.errors import BadInputError
@@ -47,6 +49,13 @@ class FinetuneConfig:
     edge_mask_width: int = 7
     num_workers: int = 2
     seed: int = 0
+    warmup_start: float = 0.01  # the warm-up ramps the lr from this fraction of it (step 0 trains too)
+    eval_every: int = 0  # epochs between scorings of the test sets during training (learning curve); 0: none
+    jpeg_quality: int = 95  # CAT-Net: a non-JPEG image is compressed once at this quality for its DCT stream
+    # Before scoring a trained model, re-estimate its BatchNorm statistics on this many training
+    # batches (PreciseBN); 0: IMDL-BenCo's running averages as trained (momentum 0.01 in the HRNets:
+    # a few hundred steps behind the weights)
+    precise_bn_batches: int = 0
     amp: bool = True  # on CUDA, for detectors whose spec allows it
 
 
@@ -101,18 +110,24 @@ def locate_data(name_or_path: str, scratch: Path) -> Path:
     return path
 
 
+def dataset_images(path: Path) -> list[str]:
+    """The image files of a resolved dataset (a dataset.json or a ManiDataset folder), as IMDL-BenCo lists them."""
+    from IMDLBenCo.datasets import JsonDataset, ManiDataset
+
+    return list((ManiDataset if path.is_dir() else JsonDataset)(str(path), is_resizing=True).tp_path)
+
+
 def benco_dataset(path: Path, train: bool, config: FinetuneConfig, spec):
     from IMDLBenCo.datasets import JsonDataset, ManiDataset
-    from IMDLBenCo.registry import POSTFUNCS
     from IMDLBenCo.transforms import get_albu_transforms
 
     dataset_class = ManiDataset if path.is_dir() else JsonDataset
-    post = POSTFUNCS.get(spec.post_func) if spec.post_func else None
-    return dataset_class(
+    dataset = dataset_class(
         str(path), is_padding=False, is_resizing=True, output_size=(config.image_size, config.image_size),
         common_transforms=get_albu_transforms("train" if train else "test", (config.image_size, config.image_size)),
-        edge_width=config.edge_mask_width if spec.edge_mask else None, post_funcs=post,
+        edge_width=config.edge_mask_width if spec.edge_mask else None,
     )
+    return spec.input_dataset(dataset, train, config) if spec.input_dataset else dataset
 
 
 @contextlib.contextmanager
@@ -129,19 +144,76 @@ def cpu_bridge():
         torch.cuda.synchronize = original
 
 
+def learning_rate(progress: float, lr: float, config: FinetuneConfig) -> float:
+    """The lr after `progress` epochs: a linear warm-up from `warmup_start`·lr to lr over
+    `warmup_epochs`, then IMDL-BenCo's half-cycle cosine down to `min_lr`."""
+    if progress < config.warmup_epochs:
+        return lr * (config.warmup_start + (1.0 - config.warmup_start) * progress / config.warmup_epochs)
+    span = max(config.epochs - config.warmup_epochs, 1e-12)
+    return config.min_lr + (lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * (progress - config.warmup_epochs) / span))
+
+
+@contextlib.contextmanager
+def warmup_from_start(lr: float, config: FinetuneConfig):
+    """IMDL-BenCo's train_one_epoch with `learning_rate` as its schedule: upstream's warm-up starts
+    at lr 0, so step 0 (the only step at that lr) trains nothing and a one-epoch warm-up barely trains."""
+    from IMDLBenCo.training_scripts.trainer import trainer
+
+    def adjust(optimizer, progress, args):
+        value = learning_rate(progress, lr, config)
+        for group in optimizer.param_groups:
+            group["lr"] = value * group.get("lr_scale", 1.0)
+        return value
+
+    original = trainer.adjust_learning_rate
+    trainer.adjust_learning_rate = adjust
+    try:
+        yield
+    finally:
+        trainer.adjust_learning_rate = original
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model, loader, device, batches: int) -> None:
+    """PreciseBN (Wu & Johnson 2021): every BatchNorm's running mean and variance become the plain
+    average over `batches` training batches, computed with the current weights (train-mode
+    forward, no gradient); the weights are untouched."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    for _, batch in zip(range(batches), loader):
+        model(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
 @torch.no_grad()
 def evaluate(model, loader, device) -> dict:
+    """Pixel F1 / IoU at 0.5, plus the range of the predicted probabilities and whether the
+    thresholded prediction is the same at every pixel of every image (`constant_prediction`)."""
     model.eval()
     scores = ScoreAccumulator()
+    low, high, predicted_any, predicted_all = math.inf, -math.inf, False, True
     for batch in loader:
         inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        out = model(**inputs)
-        pred = (out["pred_mask"].float() > 0.5).cpu().numpy()[:, 0]
+        probs = model(**inputs)["pred_mask"].float().cpu()
+        low, high = min(low, probs.min().item()), max(high, probs.max().item())
+        pred = (probs > 0.5).numpy()[:, 0]
+        predicted_any, predicted_all = predicted_any or bool(pred.any()), predicted_all and bool(pred.all())
         truth = batch["mask"].numpy()[:, 0] > 0.5
         for p, t in zip(pred, truth):
             scores.add(p, t)
     model.train()
-    return scores.summary()
+    return {**scores.summary(), "prob_range": [low, high], "constant_prediction": predicted_all or not predicted_any}
+
+
+def constant_warnings(model_name: str, tests: dict) -> list[str]:
+    return [f"{model_name} predicts {'everything' if row['prob_range'][0] > 0.5 else 'nothing'} on every image "
+            f"of {name} (probabilities {row['prob_range'][0]:.4f}-{row['prob_range'][1]:.4f}): it has not "
+            "trained enough for this score to mean anything" for name, row in tests.items() if row["constant_prediction"]]
 
 
 def save_state(path: Path, model, optimizer, epoch: int, meta: dict) -> None:
@@ -198,25 +270,36 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
                          min_lr=config.min_lr, warmup_epochs=config.warmup_epochs, epochs=config.epochs)
         writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
         scaler = misc.NativeScalerWithGradNormCount()
-        with cpu_bridge():
+        with cpu_bridge(), warmup_from_start(lr, config):
             for epoch in range(start_epoch, config.epochs):
                 if sampler is not None:
                     sampler.set_epoch(epoch)
                 stats = train_one_epoch(net, loader, optimizer, device, epoch, scaler, log_writer=writer, args=args)
-                history.append({"epoch": epoch, **{k: float(v) for k, v in stats.items()},
-                                "elapsed_s": round(time.time() - started, 1)})
+                history.append({"epoch": epoch, "steps": (epoch + 1) * len(loader),
+                                **{k: float(v) for k, v in stats.items()}, "elapsed_s": round(time.time() - started, 1)})
+                if config.precise_bn_batches and (epoch + 1 == config.epochs or
+                                                  config.eval_every and (epoch + 1) % config.eval_every == 0):
+                    recalibrate_batchnorm(model, loader, device, config.precise_bn_batches)
+                if rank == 0 and config.eval_every and (epoch + 1) % config.eval_every == 0:
+                    history[-1]["tests"] = {name: evaluate(model, test_loader, device)
+                                            for name, test_loader in test_loaders.items()}
                 if rank == 0:
                     save_state(out / "checkpoint-last.pth", model, optimizer, epoch,
                                {"history": history, "detector": model_name, "finetune": asdict(config)})
         if writer is not None:
             writer.close()
     results = {"model": model_name, "registry_name": spec.registry_name, "data": data, "weights": weights or {},
-               "random_init": random_init, "config": asdict(config), "history": history, "tests": {}}
+               "random_init": random_init, "config": asdict(config), "history": history,
+               "steps": history[-1]["steps"] if history else 0, "tests": {}}
     if rank == 0:
+        scored = history[-1].get("tests", {}) if history else {}  # the last epoch's scoring: the same weights
         for name, loader in test_loaders.items():
-            results["tests"][name] = evaluate(model, loader, device)
+            results["tests"][name] = scored.get(name) or evaluate(model, loader, device)
         if results["tests"]:
             rows = results["tests"].values()
             results["average"] = {k: sum(r[k] for r in rows) / len(rows) for k in ("f1", "iou")}
+        results["warnings"] = constant_warnings(model_name, results["tests"])
+        for warning in results["warnings"]:
+            log.warning(warning)
         atomic_write_bytes(out / "results.json", json.dumps(results, indent=2).encode())
     return results

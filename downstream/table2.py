@@ -4,18 +4,23 @@ For every detector: score it with its public weights on every test set ("public"
 it on the SIGMA-annotated training set and score it again ("fine-tuned" row). Writes
 DIR/table2.md and DIR/table2.csv in the paper's layout (F1 and IoU per test set and their
 average, the gain in average F1 per detector) and each run's results.json under DIR/<model>/.
+A test set that shares an image (same pixels) with the training set is refused before anything
+runs; a run whose prediction is the same at every pixel of a test set is flagged in table2.md.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import tempfile
 from pathlib import Path
 
-from imdl_sigma.data.images import atomic_write_bytes
+from imdl_sigma.data.images import atomic_write_bytes, load_rgb
+from imdl_sigma.errors import BadInputError
 
-from .finetune import FinetuneConfig, finetune
+from .finetune import FinetuneConfig, dataset_images, finetune, resolve_data
 
 DEFAULT_TESTS = ("autosplice", "cocoglide", "deal300k", "magicbrush", "opensdi")
 ROWS = ("public", "fine-tuned")
@@ -30,9 +35,30 @@ def test_sets(items: list[str]) -> dict[str, str]:
     return sets
 
 
+def pixel_hash(path: str) -> str:
+    """sha256 of an image's decoded pixels and shape: the same picture in another file or format matches."""
+    rgb = load_rgb(path)
+    return hashlib.sha256(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()
+
+
+def refuse_shared_images(train: str, tests: dict[str, str]) -> None:
+    """BadInputError when a test set holds an image whose pixels are a training image's (reads every
+    image of both once)."""
+    with tempfile.TemporaryDirectory(prefix="table2_overlap_") as scratch:
+        train_images = {pixel_hash(path): path for path in dataset_images(resolve_data(train, Path(scratch)))}
+        for name, test in tests.items():
+            shared = [(path, train_images[digest]) for path in dataset_images(resolve_data(test, Path(scratch)))
+                      if (digest := pixel_hash(path)) in train_images]
+            if shared:
+                raise BadInputError(f"test set '{name}' shares {len(shared)} image(s) with the training set "
+                                    f"(same pixels, e.g. {shared[0][0]} = {shared[0][1]}); a detector scored on "
+                                    "its training images says nothing")
+
+
 def run_table2(models: list[str], train: str, tests: dict[str, str], out_dir: str, config: FinetuneConfig,
                weights: dict[str, dict] | None = None, random_init: bool = False, tiny: bool = False) -> dict:
     """{model: {"public": results, "fine-tuned": results}}; `weights`: {model: {role: file}}."""
+    refuse_shared_images(train, tests)
     out = Path(out_dir)
     table = {}
     for model in models:
@@ -74,5 +100,8 @@ def write_tables(out: Path, table: dict, tests: list[str]) -> None:
     lines += ["", "| Detector | ΔF1 (fine-tuned − public) |", "|---|---|"]
     lines += [f"| {model} | {gain:+.2f} |" for model, gain in gains.items()]
     lines.append(f"| **mean** | **{sum(gains.values()) / len(gains):+.2f}** |")
+    warnings = [f"- **warning** ({kind}): {text}" for runs in table.values() for kind in ROWS
+                for text in runs[kind]["warnings"]]
+    lines += ["", *warnings] if warnings else []
     atomic_write_bytes(out / "table2.md", ("\n".join(lines) + "\n").encode())
     atomic_write_bytes(out / "table2.json", json.dumps({"rows": rows, "gain_f1": gains}, indent=2).encode())

@@ -624,7 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_finetune_flags(parser: argparse.ArgumentParser) -> None:
     for name, kind in (("epochs", int), ("batch-size", int), ("lr", float), ("min-lr", float),
                        ("weight-decay", float), ("warmup-epochs", int), ("accum-iter", int), ("image-size", int),
-                       ("edge-mask-width", int), ("num-workers", int), ("seed", int)):
+                       ("edge-mask-width", int), ("num-workers", int), ("seed", int), ("warmup-start", float),
+                       ("eval-every", int), ("jpeg-quality", int), ("precise-bn-batches", int)):
         parser.add_argument(f"--{name}", type=kind, help="default: downstream.finetune.FinetuneConfig")
 
 
