@@ -1,10 +1,11 @@
 """`benco annotate`: masks for every pair of one or more manifests, as an IMDL-BenCo dataset.
 
 Work is batched by stage (parse the batch's instructions, then one SIGMA forward for the batch,
-source and edited images through the backbone together). Each finished batch first writes its
-masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`; `--resume`
-skips every pair that has a record, so a killed run redoes at most one batch and every pair
-ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
+source and edited images through the backbone together), with decoding and writing overlapped
+with the network (`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first
+writes its masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`;
+`--resume` skips every pair that has a record, so a killed run redoes at most the batches in
+flight and every pair ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
 Under `torchrun`, rank R takes pairs R, R+W, R+2W, ... and rank 0 merges.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from itertools import chain
@@ -22,13 +22,14 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.images import atomic_write_bytes, load_rgb, save_mask
+from ..data.images import atomic_write_bytes, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
 from ..grounding.cache import ParseCache, parse_many
+from .annotator import resize_map
+from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class AnnotateConfig:
     with_authentic: bool = False  # also list source images as "Negative" samples
     mani: bool = False  # also write an IMDL-BenCo ManiDataset (Tp/, Gt/) under DIR/mani
     filters: FilterConfig = field(default_factory=FilterConfig)
+    workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
+    write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
+    precision: str = "bf16"  # "bf16": bfloat16 autocast on CUDA (CPU runs float32); "fp32"
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
@@ -152,76 +156,85 @@ class AnnotationJob:
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"annotate[{self.rank}]", unit="pair", disable=not progress)
-        started, annotated, skipped = time.time(), 0, 0
+        started, skipped = time.time(), 0
+
+        def written(count: int) -> None:
+            bar.update(count)
+            bar.set_postfix(pairs_per_s=f"{writer.written / max(1e-9, time.time() - started):.2f}")
+
         with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
-                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors:
-            def flush(batch: list[Pair]) -> None:
-                nonlocal annotated
-                for record in self.annotate_batch(batch, errors):
-                    records.write(json.dumps(record, ensure_ascii=False) + "\n")
-                records.flush()
-                os.fsync(records.fileno())
-                annotated += len(batch)
-                bar.update(len(batch))
-                bar.set_postfix(pairs_per_s=f"{annotated / max(1e-9, time.time() - started):.2f}")
+                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors, \
+                OutputWriter(self.finish_pair, records, errors, self.config.write_threads,
+                             on_written=written) as writer:
+            def batches() -> Iterator[list[Pair]]:
+                nonlocal skipped
+                batch = []
+                for pair in pairs:
+                    if isinstance(pair, Unreadable):
+                        writer.error(pair.key, pair.error)
+                        bar.update()
+                        continue
+                    if pair_key(pair) in done:
+                        skipped += 1
+                        bar.update()
+                        continue
+                    batch.append(pair)
+                    if len(batch) == self.config.batch_size:
+                        yield batch
+                        batch = []
+                if batch:
+                    yield batch
 
-            batch = []
-            for pair in pairs:
-                if isinstance(pair, Unreadable):
-                    errors.write(json.dumps({"key": pair.key, "error": pair.error}) + "\n")
-                    bar.update()
-                    continue
-                if pair_key(pair) in done:
-                    skipped += 1
-                    bar.update()
-                    continue
-                batch.append(pair)
-                if len(batch) == self.config.batch_size:
-                    flush(batch)
-                    batch = []
-            if batch:
-                flush(batch)
+            device = self.annotator.device
+            decoder = PairDecoder(self.annotator.config.input_size, pair_key,
+                                  full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache)
+            workers = decode_workers(self.config.workers, device)
+            for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):
+                pending = self.annotate_batch(decoded, writer)
+                if pending is not None:
+                    writer.submit(pending)
         bar.close()
-        log.info("rank %d: annotated %d pairs, %d were already done", self.rank, annotated, skipped)
-        return {"annotated": annotated, "seconds": time.time() - started}
+        log.info("rank %d: annotated %d pairs, %d were already done", self.rank, writer.written, skipped)
+        return {"annotated": writer.written, "seconds": time.time() - started}
 
-    def annotate_batch(self, batch: list[Pair], errors) -> list[dict]:
-        loaded = []
-        for pair in batch:
-            try:
-                edited = load_rgb(pair.edited, "edited image")
-                source_raw = load_rgb(pair.source, "source image")
-                loaded.append((pair, source_raw.shape[:2], match_size(source_raw, edited, pair.id), edited))
-            except BadInputError as err:
-                errors.write(json.dumps({"key": pair_key(pair), "error": str(err)}) + "\n")
-        if not loaded:
-            return []
-        parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
-        cached = None
-        if self.intent_cache is not None:
-            maps = [self.intent_cache.load(p) for p, *_ in loaded]
-            if all(m is not None for m in maps):
-                cached = torch.from_numpy(np.stack(maps))[:, None]
-        probs = self.annotator.predict_proba_batch([s for _, _, s, _ in loaded], [e for *_, e in loaded],
-                                                   parses=parses, intent_maps=cached)
-        records = []
-        for (pair, source_shape, _, edited), parsed, prob in zip(loaded, parses, probs):
-            mask = prob > self.annotator.config.mask_threshold
-            flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
-            kept = not flags or self.config.filters.action == "flag"
-            mask_path = self.masks_dir / mask_name(pair)
-            if kept:
-                save_mask(mask_path, mask)
-            records.append({
-                "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
-                "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
-                "mask": str(mask_path.resolve()) if kept else None,
-                "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
-                "area": float(mask.mean()), "flags": flags, "kept": kept,
-                **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
-                **({"provenance_grounding": "cache"} if cached is not None else {}),
-            })
-        return records
+    def annotate_batch(self, batch: DecodedBatch, writer: OutputWriter) -> PendingBatch | None:
+        """Parse, ground (unless cached) and queue the network for one decoded batch; its
+        probabilities come back to the writer (no host sync here)."""
+        for key, message in batch.errors:
+            writer.error(key, message)
+        if not batch.pairs:
+            return None
+        parses = parse_many([p.instruction for p in batch.pairs], self.config.parser, self.parse_cache, self.llm)
+        cached = batch.intent_maps
+        intent = cached
+        if intent is None and self.annotator.grounder is not None:
+            intent = self.annotator.intent_maps(parses, [s.numpy() for s in batch.sources],
+                                                [e.numpy() for e in batch.editeds])
+        annotator = self.annotator
+        probs = annotator.network_probs(annotator.normalise(batch.source_px), annotator.normalise(batch.edited_px),
+                                        intent)
+        items = [(pair, parsed, source_shape, edited_shape, cached is not None) for pair, parsed, source_shape,
+                 edited_shape in zip(batch.pairs, parses, batch.source_shapes, batch.edited_shapes)]
+        return PendingBatch.from_device(items, probs)
+
+    def finish_pair(self, item: tuple, prob: np.ndarray) -> dict:
+        """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
+        pair, parsed, source_shape, edited_shape, cached = item
+        mask = resize_map(prob, edited_shape) > self.annotator.config.mask_threshold
+        flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
+        kept = not flags or self.config.filters.action == "flag"
+        mask_path = self.masks_dir / mask_name(pair)
+        if kept:
+            save_mask(mask_path, mask)
+        return {
+            "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
+            "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
+            "mask": str(mask_path.resolve()) if kept else None,
+            "edit_type": pair.edit_type or parsed["action"], "parse": parsed,
+            "area": float(mask.mean()), "flags": flags, "kept": kept,
+            **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
+            **({"provenance_grounding": "cache"} if cached else {}),
+        }
 
 
 def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None,
@@ -295,7 +308,8 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
 
         grounder = LangSAMGrounder.load(grounding, device)
     annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
-                                          grounder=grounder, parser=config.parser, llm=llm)
+                                          grounder=grounder, parser=config.parser, llm=llm,
+                                          precision=config.precision)
     cache = None
     if intent_cache:
         from ..grounding.intent import IntentCache
