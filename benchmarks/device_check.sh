@@ -11,9 +11,10 @@
 #
 # The device image has torch, transformers, timm, opencv, scikit-image, scikit-learn, but not
 # sam2 (with hydra-core, omegaconf, antlr4 4.9, iopath), imdlbenco or albumentations 1.3.0 (with
-# qudida). --build-wheels puts them in .whl/ (listed in .git/info/exclude, so it is not committed;
-# about 2 MiB): sam2 is built here with `pip wheel --no-deps` (pure Python with
-# SAM2_BUILD_CUDA=0), the others are downloaded for CPython 3.12. Then, with the device tool:
+# qudida) nor fvcore, yacs, termcolor (imported by imdlbenco). --build-wheels builds them into .whl/ with `pip wheel --no-deps` (listed in
+# .git/info/exclude, so it is not committed; a few MiB); all are pure Python (sam2 with
+# SAM2_BUILD_CUDA=0), so they install on the device's CPython 3.12. Then, with the device tool,
+# from the checkout the session was started in (the tool sends that one):
 #
 #   run(command="bash benchmarks/device_check.sh", carry=[".whl"], timeout_s=540)
 #
@@ -23,19 +24,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=.whl
 PY=${PYTHON:-python3}  # the interpreter with torch (tests pass their own)
-PURE=(hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3 iopath==0.1.10 imdlbenco==0.1.45
-      albumentations==1.3.0 qudida==0.0.4)
+PURE=(hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 iopath==0.1.10 imdlbenco==0.1.45
+      albumentations==1.3.0 qudida==0.0.4 fvcore==0.1.5.post20221221 yacs==0.1.8 termcolor==3.3.0)
 
 case "${1:-}" in
   --build-wheels)
     exclude=$(git rev-parse --git-path info/exclude)
     grep -qx '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >> "$exclude"
     mkdir -p "$WHEELS"
-    SAM2_BUILD_CUDA=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" sam2==1.1.0
-    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-      -d "$WHEELS" "${PURE[@]}"
+    SAM2_BUILD_CUDA=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" sam2==1.1.0 "${PURE[@]}"
     ls -l "$WHEELS"
+    if ls "$WHEELS"/*.whl | grep -v -- '-none-any.whl$'; then
+      echo "device_check: the wheels above are not pure Python: build them for CPython 3.12 instead" >&2; exit 1
+    fi
     exit 0 ;;
   --dry-run)
     exec "$PY" -m benchmarks.device_check --dry-run "${@:2}" ;;

@@ -195,7 +195,7 @@ class AnnotationJob:
                     writer.submit(pending)
         bar.close()
         log.info("rank %d: annotated %d pairs, %d were already done", self.rank, writer.written, skipped)
-        return {"annotated": writer.written, "seconds": time.time() - started}
+        return {"annotated": writer.written, "seconds": time.time() - started, "steady_pairs_per_s": writer.steady_rate()}
 
     def annotate_batch(self, batch: DecodedBatch, writer: OutputWriter) -> PendingBatch | None:
         """Parse, ground (unless cached) and queue the network for one decoded batch; its

@@ -14,9 +14,11 @@ the batches that were in flight.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
@@ -93,9 +95,8 @@ def _as_is(batch: DecodedBatch) -> DecodedBatch:
 
 
 def _worker_init(_: int) -> None:
-    """Each decode worker is one core: no OpenCV or torch thread pools inside it."""
+    """Each decode worker is one core (the DataLoader already gives torch one thread)."""
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 def decode_workers(requested: int | None, device: torch.device) -> int:
@@ -108,10 +109,16 @@ def decode_workers(requested: int | None, device: torch.device) -> int:
 
 def decoded_batches(batches: Iterable[list[Pair]], decoder: PairDecoder, workers: int,
                     pin_memory: bool) -> Iterator[DecodedBatch]:
-    """Decode `batches` (consumed lazily, in order) `workers` batches at a time."""
+    """Decode `batches` (consumed lazily, in order) `workers` batches at a time. Workers start
+    from a fork server, not a fork of this process: OpenCV's and OpenMP's thread pools (and a
+    CUDA context) do not survive a fork, and a forked worker can hang in its first resize. The
+    server imports this module once, so each worker starts as a fork of it, in milliseconds."""
+    if workers:
+        multiprocessing.set_forkserver_preload([__name__])
     return iter(DataLoader(decoder, sampler=batches, batch_size=None, collate_fn=_as_is, num_workers=workers,
                            pin_memory=pin_memory, worker_init_fn=_worker_init if workers else None,
-                           prefetch_factor=2 if workers else None))
+                           prefetch_factor=2 if workers else None,
+                           multiprocessing_context="forkserver" if workers else None))
 
 
 @dataclass
@@ -145,6 +152,8 @@ class OutputWriter:
         self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="annotate-write")
         self.tasks: queue.Queue = queue.Queue(maxsize=depth)
         self.written = 0
+        self.first_batch: tuple[int, float] | None = None  # (pairs, time) when the first batch was written
+        self.last_written_at = 0.0
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._loop, name="annotate-writer", daemon=True)
         self.thread.start()
@@ -187,7 +196,15 @@ class OutputWriter:
         self.records.flush()
         os.fsync(self.records.fileno())
         self.written += len(records)
+        self.last_written_at = time.perf_counter()
+        self.first_batch = self.first_batch or (self.written, self.last_written_at)
         self.on_written(len(records))
+
+    def steady_rate(self) -> float | None:
+        """Pairs/s after the first batch (worker start-up and warm-up left out); None before two batches."""
+        if self.first_batch is None or self.written == self.first_batch[0]:
+            return None
+        return (self.written - self.first_batch[0]) / (self.last_written_at - self.first_batch[1])
 
     def close(self, reraise: bool = True) -> None:
         self.tasks.put(None)
