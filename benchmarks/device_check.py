@@ -62,8 +62,8 @@ class CheckConfig:
 
 FULL = CheckConfig("base", DINOV2_BASE, 512, 256, 2048, (16, 32, 64, 128), 512, 256, False,
                    dict(config_name="base_random", size=518, pairs=64, batch=16))
-DRY = CheckConfig("tiny", TINY_DINOV2, 64, 6, 24, (4, 8), 8, 8, True,
-                  dict(config_name="tiny", size=56, pairs=8, batch=4))
+DRY = CheckConfig("tiny", TINY_DINOV2, 64, 4, 16, (4, 8), 8, 4, True,
+                  dict(config_name="tiny", size=56, pairs=4, batch=2))
 MAX_BOXES = 3  # boxes kept per grounded image: a random detector passes any threshold, a trained one finds a few
 
 
@@ -232,17 +232,21 @@ def run_check(check: CheckConfig, work: Path, device: torch.device) -> dict:
     }
 
 
+def gib(value: float | None) -> str:
+    return "–" if value is None else f"{value} GiB"
+
+
 def report(result: dict) -> str:
     def cells(run: dict) -> list[str]:
         return [f"{run['pairs_per_s']:,}", f"{run['steady_pairs_per_s']:,}" if run["steady_pairs_per_s"] else "–",
-                str(run["peak_gpu_GiB"])]
+                gib(run["peak_gpu_GiB"])]
 
     sweep = [[str(b), *cells(r)] for b, r in result["sweep"].items()]
     best = result["best_batch"]
     runs = [["ε prior (no grounding), batch " + str(best), *cells(result["sweep"][best])],
             ["cached intent maps (`--intent-cache`)", *cells(result["cached_intent"])],
             ["grounding on the fly", *cells(result["grounded_annotate"])]]
-    rate_header = ["pairs/s (whole job)", "pairs/s after the first batch", "peak GPU GiB"]
+    rate_header = ["pairs/s (whole job)", "pairs/s after the first batch", "peak GPU memory"]
     stages = [[stage, f"{rate:,}"] for stage, rate in result["stages"].items()]
     stage1, train = result["stage1"], result["train"]
     return (
@@ -251,13 +255,13 @@ def report(result: dict) -> str:
         "Annotate job pairs/s by batch size (uniform ε prior):\n\n"
         + markdown_table(["batch", *rate_header], sweep)
         + "\nEnd to end at the best batch:\n\n" + markdown_table(["run", *rate_header], runs)
-        + f"\nEach stage alone (pairs/s, batch {best}; peak GPU {result['stages_peak_gpu_GiB']} GiB):\n\n"
+        + f"\nEach stage alone (pairs/s, batch {best}; peak GPU {gib(result['stages_peak_gpu_GiB'])}):\n\n"
         + markdown_table(["stage", "pairs/s"], stages)
         + f"\nGrounding ({result['grounder']}, random weights, {MAX_BOXES} boxes per image): "
-        f"**{result['grounding']['images_per_s']:,} images/s** (peak GPU {result['grounding']['peak_gpu_GiB']} GiB).\n\n"
+        f"**{result['grounding']['images_per_s']:,} images/s** (peak GPU {gib(result['grounding']['peak_gpu_GiB'])}).\n\n"
         f"Stage I ({train['config_name']} at {train['size']} px, batch {train['batch']}, second epoch): "
         f"{stage1['no cache']} s/step with the backbone every step, {stage1['cache']} s/step with "
-        f"`--cache-features` (peak GPU {result['stage1_peak_gpu_GiB']} GiB).\n"
+        f"`--cache-features` (peak GPU {gib(result['stage1_peak_gpu_GiB'])}).\n"
     )
 
 

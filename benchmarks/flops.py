@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -68,7 +69,7 @@ def network_flops(config: SigmaConfig) -> dict:
     counts = counter.get_flop_counts()
     parts = {part: sum(module_flops(counts, m) for m in modules) / 1e9 for part, modules in PARTS.items()}
     total = counter.get_total_flops() / 1e9
-    parts["other"] = total - sum(parts.values())
+    parts["other"] = max(0.0, total - sum(parts.values()))  # no rounding noise below zero
     parts["total"] = total
     return {"input": side, "gflops": {k: round(v, 3) for k, v in parts.items()}}
 
@@ -97,7 +98,8 @@ def grounding_flops(detector_side: int = 800, sam_config: str = "configs/sam2.1/
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", action="append", help="preset or config JSON (repeatable; default base, standin)")
+    parser.add_argument("--config", action="append", help="preset or config JSON, e.g. a checkpoint's (repeatable; "
+                                                          "default base, standin)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override")
     parser.add_argument("--label", help="row label suffix for the overrides (default: the overrides)")
     parser.add_argument("--grounding", action="store_true", help="also count GroundingDINO-T + SAM 2.1-S (CPU)")
@@ -108,7 +110,9 @@ def main() -> None:
     suffix = f" ({args.label or ', '.join(args.set)})" if args.set else ""
     rows = {}
     for name in args.config or ["base", "standin"]:
-        rows[name + suffix] = network_flops(SigmaConfig.resolve(name).with_overrides(overrides))
+        config = SigmaConfig.resolve(name)
+        label = name if name == config.name else f"{config.name} ({Path(name).stem})"  # a JSON file: its stem
+        rows[label + suffix] = network_flops(config.with_overrides(overrides))
     grounding = grounding_flops() if args.grounding else None
     print(json.dumps({"network": rows, "grounding_per_image": grounding}, indent=2))
     if args.no_record:

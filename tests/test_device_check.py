@@ -22,11 +22,11 @@ def test_dry_run_measures_every_figure_and_writes_its_section(tmp_path):
     assert set(figures["stages"]) == {"decode", "parse", "backbone", "head", "write"}
     assert figures["grounding"]["images_per_s"] > 0
     assert figures["stage1"]["no cache"] > 0 and figures["stage1"]["cache"] > 0
-    # Every run wrote one mask and one record per listed pair (24 listings of 6 synthetic pairs).
+    # Every run wrote one mask and one record per listed pair (16 listings of 4 synthetic pairs).
     for name in ("prior_b4", "prior_b8", "cached"):
         records = (work / name / "records" / "rank0.jsonl").read_text().splitlines()
-        assert len(records) == len({json.loads(r)["key"] for r in records}) == 24
-        assert len(list((work / name / "masks").glob("*.png"))) == 24
+        assert len(records) == len({json.loads(r)["key"] for r in records}) == 16
+        assert len(list((work / name / "masks").glob("*.png"))) == 16
     cached = [json.loads(r) for r in (work / "cached" / "records" / "rank0.jsonl").read_text().splitlines()]
     assert {r["provenance_grounding"] for r in cached} == {"cache"}
     grounded = [json.loads(r) for r in (work / "grounded" / "records" / "rank0.jsonl").read_text().splitlines()]
