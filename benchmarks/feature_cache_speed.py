@@ -28,6 +28,21 @@ def epoch_seconds_per_step(run: Path, steps_per_epoch: int) -> float:
     return (second_epoch[-1]["elapsed_s"] - log[steps_per_epoch - 1]["elapsed_s"]) / len(second_epoch)
 
 
+def seconds_per_step(config_name: str, size: int, pairs: int, batch: int, work: Path) -> dict:
+    """{"no cache": s/step, "cache": s/step} of Stage I's second epoch on `pairs` generated pairs."""
+    manifest = synthesize(work / "pairs", pairs, seed=0, config=SynthConfig(size=size), progress=False)
+    steps = pairs // batch
+    train = TrainConfig(epochs=2, batch_size=batch, num_workers=0, crop_scale=(1.0, 1.0), warmup_steps=1,
+                        save_every_steps=10**9)
+    results = {}
+    for name, cache in (("no cache", None), ("cache", str(work / "features"))):
+        config = SigmaConfig.preset(config_name).with_overrides({"backbone.image_size": size})
+        train_stage1(str(manifest), str(work / name.replace(" ", "_")), config, train, cache_features=cache,
+                     progress=False)
+        results[name] = round(epoch_seconds_per_step(work / name.replace(" ", "_"), steps), 3)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="base_random")
@@ -36,16 +51,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cachebench"))
-    manifest = synthesize(work / "pairs", args.pairs, seed=0, config=SynthConfig(size=args.size), progress=False)
-    steps = args.pairs // args.batch
-    train = TrainConfig(epochs=2, batch_size=args.batch, num_workers=0, crop_scale=(1.0, 1.0), warmup_steps=1,
-                        save_every_steps=10**9)
-    results = {}
-    for name, cache in (("no cache", None), ("cache", str(work / "features"))):
-        config = SigmaConfig.preset(args.config).with_overrides({"backbone.image_size": args.size})
-        train_stage1(str(manifest), str(work / name.replace(" ", "_")), config, train, cache_features=cache)
-        results[name] = round(epoch_seconds_per_step(work / name.replace(" ", "_"), steps), 3)
+    results = seconds_per_step(args.config, args.size, args.pairs, args.batch,
+                               Path(tempfile.mkdtemp(prefix="cachebench")))
     speedup = round(results["no cache"] / results["cache"], 2)
     print(json.dumps({"s_per_step": results, "speedup": speedup}))
     if not args.no_record:

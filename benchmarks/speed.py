@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, annotate
-from imdl_sigma.annotation.annotator import Annotator
+from imdl_sigma.annotation.annotator import Annotator, resize_map, resize_square
 from imdl_sigma.cli import add_grounding_flags, grounding_config
 from imdl_sigma.data.datasets import match_size
 from imdl_sigma.data.images import load_rgb, save_mask
@@ -38,13 +38,17 @@ def peak_rss_mib() -> float:
 
 
 class Stopwatch:
-    def __init__(self) -> None:
+    """Seconds per stage; `sync` (a CUDA synchronise on a GPU) closes each timed call."""
+
+    def __init__(self, sync=lambda: None) -> None:
         self.seconds: dict[str, float] = {}
         self.peak_rise: dict[str, float] = {}  # MiB the stage added to the process's peak RSS
+        self.sync = sync
 
     def time(self, stage: str, fn, *args):
         started, peak = time.perf_counter(), peak_rss_mib()
         result = fn(*args)
+        self.sync()
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
         self.peak_rise[stage] = self.peak_rise.get(stage, 0.0) + peak_rss_mib() - peak
         return result
@@ -56,27 +60,29 @@ class Stopwatch:
 
 @torch.no_grad()
 def stage_throughput(pairs, annotator: Annotator, batch_size: int, out: Path) -> dict:
-    watch = Stopwatch()
-    net = annotator.model
+    """Each stage alone on one thread of work, as `benco annotate` runs it (decode as its workers
+    do, the network under the annotator's autocast, write as its writer thread does)."""
+    watch = Stopwatch(torch.cuda.synchronize if annotator.device.type == "cuda" else lambda: None)
+    net, side = annotator.model, annotator.config.input_size
+    autocast = torch.autocast(annotator.device.type, dtype=torch.bfloat16, enabled=annotator.autocast)
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start:start + batch_size]
 
         def decode():
             editeds = [load_rgb(p.edited) for p in batch]
-            return [match_size(load_rgb(p.source), e, p.id) for p, e in zip(batch, editeds)], editeds
+            sources = [match_size(load_rgb(p.source), e, p.id) for p, e in zip(batch, editeds)]
+            return torch.from_numpy(resize_square(sources, side)), torch.from_numpy(resize_square(editeds, side)), editeds
 
-        sources, editeds = watch.time("decode", decode)
+        source_px, edited_px, editeds = watch.time("decode", decode)
         watch.time("parse", parse_many, [p.instruction for p in batch], "rules")
-        source_px, edited_px = annotator.preprocess(sources), annotator.preprocess(editeds)
-        feats = watch.time("backbone", net.encode, source_px, edited_px)
-        side = annotator.config.backbone.image_size
-        output = watch.time("head", net.forward_features, feats[0], feats[1], None, (side, side))
+        with autocast:
+            feats = watch.time("backbone", lambda: net.encode(annotator.normalise(source_px), annotator.normalise(edited_px)))
+            output = watch.time("head", net.forward_features, feats[0], feats[1], None, (side, side))
 
         def write():
-            probs = torch.sigmoid(output.logits)
+            probs = torch.sigmoid(output.logits.float())[:, 0].cpu().numpy()  # one copy per batch
             for pair, prob, edited in zip(batch, probs, editeds):
-                full = torch.nn.functional.interpolate(prob[None], size=edited.shape[:2], mode="bilinear")
-                save_mask(out / f"{pair.id}.png", (full[0, 0] > annotator.config.mask_threshold).numpy())
+                save_mask(out / f"{pair.id}.png", resize_map(prob, edited.shape[:2]) > annotator.config.mask_threshold)
 
         watch.time("write", write)
     return {stage: round(len(pairs) / seconds, 2) for stage, seconds in watch.seconds.items()}

@@ -310,6 +310,7 @@ def cmd_annotate(args) -> int:
 
     config = AnnotateConfig(
         batch_size=args.batch_size, parser=args.parser, with_authentic=args.with_authentic, mani=args.mani,
+        workers=args.workers, precision=args.precision,
         filters=FilterConfig(min_area=args.min_area, max_area=args.max_area,
                              max_aspect_change=args.max_aspect_change, action=args.filter),
     )
@@ -493,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--parser-weights", help="LLM directory or hub id in the cache")
     annotate.add_argument("--backbone-weights", help="DINOv2 weights for checkpoints of the base config")
     annotate.add_argument("--device", default="cpu")
+    annotate.add_argument("--workers", type=int, help="decode worker processes (default: half the cores beside a GPU, none on CPU)")
+    annotate.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16: autocast on CUDA")
     annotate.add_argument("--min-area", type=float, default=0.0005, help="smaller masks count as empty")
     annotate.add_argument("--max-area", type=float, default=0.95, help="larger masks count as near-full")
     annotate.add_argument("--max-aspect-change", type=float, default=1.25,

@@ -22,11 +22,11 @@ def killed_on_second_batch(monkeypatch):
     calls = {"n": 0}
     original = annotate_module.AnnotationJob.annotate_batch
 
-    def dies_on_second_batch(self, batch, errors):
+    def dies_on_second_batch(self, batch):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # the process is killed mid-run
-        return original(self, batch, errors)
+        return original(self, batch)
 
     monkeypatch.setattr(annotate_module.AnnotationJob, "annotate_batch", dies_on_second_batch)
     return original

@@ -39,13 +39,13 @@ def half_cached(synth_pairs, folder) -> dict[str, np.ndarray]:
 def test_annotate_with_half_the_pairs_cached(synth_pairs, tiny_checkpoint, tmp_path, monkeypatch, caplog):
     stored = half_cached(synth_pairs, tmp_path / "intent")
     seen = []  # (B, 1, m, m) intent maps the network was given, per batch
-    original = Annotator.predict_proba_batch
+    original = Annotator.network_probs
 
-    def recording(self, sources, editeds, parses=None, intent_maps=None):
+    def recording(self, source, edited, intent_maps=None):
         seen.append(intent_maps)
-        return original(self, sources, editeds, parses, intent_maps)
+        return original(self, source, edited, intent_maps)
 
-    monkeypatch.setattr(Annotator, "predict_proba_batch", recording)
+    monkeypatch.setattr(Annotator, "network_probs", recording)
     config = AnnotateConfig(batch_size=4, filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10))
     with caplog.at_level(logging.WARNING, logger="imdl_sigma.annotation.annotate"):
         stats = annotate([str(synth_pairs)], str(tmp_path / "out"), checkpoint=str(tiny_checkpoint), config=config,

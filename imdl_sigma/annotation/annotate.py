@@ -1,10 +1,11 @@
 """`benco annotate`: masks for every pair of one or more manifests, as an IMDL-BenCo dataset.
 
 Work is batched by stage (parse the batch's instructions, then one SIGMA forward for the batch,
-source and edited images through the backbone together). Each finished batch first writes its
-masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`; `--resume`
-skips every pair that has a record, so a killed run redoes at most one batch and every pair
-ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
+source and edited images through the backbone together), with decoding and writing overlapped
+with the network (`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first
+writes its masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`;
+`--resume` skips every pair that has a record, so a killed run redoes at most the batches in
+flight and every pair ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
 Under `torchrun`, rank R takes pairs R, R+W, R+2W, ... and rank 0 merges.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from itertools import chain
@@ -22,9 +22,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from ..data.datasets import match_size
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.images import atomic_write_bytes, load_rgb, save_mask
+from ..data.images import atomic_write_bytes, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair
 from ..data.pairs import corpus_key, load_pairs, pair_key
@@ -33,6 +32,8 @@ from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
 from ..grounding.intent import CACHED, resolve_intent_maps
 from ..interrupt import stop_on_signal
+from .annotator import resize_map
+from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class AnnotateConfig:
     with_authentic: bool = False  # also list source images as "Negative" samples
     mani: bool = False  # also write an IMDL-BenCo ManiDataset (Tp/, Gt/) under DIR/mani
     filters: FilterConfig = field(default_factory=FilterConfig)
+    workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
+    write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
+    precision: str = "bf16"  # "bf16": bfloat16 autocast on CUDA (CPU runs float32); "fp32"
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
@@ -134,35 +138,38 @@ class AnnotationJob:
             total: int | None = None) -> dict:
         """Annotate this rank's `pairs` (an iterable: corpora are streamed), skipping the `done` keys.
 
-        Ctrl-C / SIGTERM: the current batch is finished (a second signal drops it) and the run
-        stops with `interrupted` set; a batch's records are written in one go, so it is either
-        all in `records/` or not at all."""
+        Ctrl-C / SIGTERM: no new batch is started, the batches in flight are written and the run
+        stops with `interrupted` set. A second signal drops the batch being computed (batches the
+        writer already holds are still written), or, arriving during a record write or while the
+        job waits for the writer, the batches queued behind it. A batch's records are written in
+        one go (a signal is held until they are on disk), so it is all in `records/` or not at all."""
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"annotate[{self.rank}]", unit="pair", disable=not progress)
         started = time.time()
-        counts = {"annotated": 0, "failed": 0, "skipped": 0}
+        counts = {"annotated": 0, "failed": 0, "skipped": 0}  # failed: unreadable pairs
+
+        def written(count: int) -> None:  # on the writer thread, once a batch's records are on disk
+            counts["annotated"] += count
+            bar.update(count)
+            bar.set_postfix(pairs_per_s=f"{counts['annotated'] / max(1e-9, time.time() - started):.2f}")
+
         with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
                 (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors, \
                 stop_on_signal("batch") as stop:
-            def flush(batch: list[Pair]) -> None:
-                finished = self.annotate_batch(batch, errors)
-                with stop.critical():
-                    records.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in finished))
-                    records.flush()
-                    os.fsync(records.fileno())
-                counts["annotated"] += len(finished)
-                counts["failed"] += len(batch) - len(finished)
-                bar.update(len(batch))
-                bar.set_postfix(pairs_per_s=f"{counts['annotated'] / max(1e-9, time.time() - started):.2f}")
+            writer = OutputWriter(self.finish_pair, records, errors, self.config.write_threads,
+                                  on_written=written, critical=stop.critical)
 
-            def pending() -> Iterator[list[Pair]]:
+            def failed(key: str, message: str) -> None:
+                writer.error(key, message)
+                counts["failed"] += 1
+                bar.update()
+
+            def batches() -> Iterator[list[Pair]]:
                 batch = []
                 for pair in pairs:
                     if isinstance(pair, Unreadable):
-                        errors.write(json.dumps({"key": pair.key, "error": pair.error}) + "\n")
-                        counts["failed"] += 1
-                        bar.update()
+                        failed(pair.key, pair.error)
                     elif pair_key(pair) in done:
                         counts["skipped"] += 1
                         bar.update()
@@ -174,13 +181,25 @@ class AnnotationJob:
                 if batch:
                     yield batch
 
+            device = self.annotator.device
+            decoder = PairDecoder(self.annotator.config.input_size, pair_key,
+                                  full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache)
+            workers = decode_workers(self.config.workers, device)
             try:
-                for batch in pending():
-                    flush(batch)
-                    if stop.requested:
+                for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):
+                    for key, message in decoded.errors:
+                        failed(key, message)
+                    pending = self.annotate_batch(decoded)
+                    if pending is not None:
+                        writer.submit(pending)
+                    if stop.requested:  # a first signal: no new batch; those in flight are written
                         break
-            except KeyboardInterrupt:  # a second signal: the unfinished batch is dropped
+            except KeyboardInterrupt:  # a second signal: the batch being computed is dropped
                 stop.requested = True
+            except BaseException:
+                writer.close_draining(reraise=False)  # the exception on its way wins
+                raise
+            writer.close_draining()
         bar.close()
         if self.cache_misses:
             fallback = "grounded now" if self.annotator.grounder is not None else "uniform ε prior (grounding: none)"
@@ -188,48 +207,48 @@ class AnnotationJob:
                         self.looked_up, self.intent_cache.root, fallback)
         log.info("rank %d: annotated %d pairs, %d failed, %d were already done%s", self.rank, counts["annotated"],
                  counts["failed"], counts["skipped"], " (interrupted)" if stop.requested else "")
-        return {**counts, "seconds": time.time() - started, "interrupted": stop.requested}
+        return {**counts, "seconds": time.time() - started, "interrupted": stop.requested,
+                "steady_pairs_per_s": writer.steady_rate()}
 
-    def annotate_batch(self, batch: list[Pair], errors) -> list[dict]:
-        loaded = []
-        for pair in batch:
-            try:
-                edited = load_rgb(pair.edited, "edited image")
-                source_raw = load_rgb(pair.source, "source image")
-                loaded.append((pair, source_raw.shape[:2], match_size(source_raw, edited, pair.id), edited))
-            except BadInputError as err:
-                errors.write(json.dumps({"key": pair_key(pair), "error": str(err)}) + "\n")
-        if not loaded:
-            return []
-        parses = parse_many([p.instruction for p, *_ in loaded], self.config.parser, self.parse_cache, self.llm)
-        fused = with_corpus_actions(parses, [pair for pair, *_ in loaded])  # the action ACSF fuses with
-        sources, editeds = [s for _, _, s, _ in loaded], [e for *_, e in loaded]
-        cached = [self.intent_cache.load(p) for p, *_ in loaded] if self.intent_cache is not None else None
-        maps, grounding = resolve_intent_maps(fused, sources, editeds, cached, self.annotator.grounder,
+    def annotate_batch(self, batch: DecodedBatch) -> PendingBatch | None:
+        """Parse, resolve each pair's intent map (cached, grounded now or the ε prior) and queue
+        the network for one decoded batch; its probabilities come back to the writer (no host sync here)."""
+        if not batch.pairs:
+            return None
+        parses = parse_many([p.instruction for p in batch.pairs], self.config.parser, self.parse_cache, self.llm)
+        fused = with_corpus_actions(parses, batch.pairs)  # the action ACSF fuses with
+        full_size = [None] * len(batch.pairs)  # the images themselves are decoded only to ground on the fly
+        sources = full_size if batch.sources is None else [s.numpy() for s in batch.sources]
+        editeds = full_size if batch.editeds is None else [e.numpy() for e in batch.editeds]
+        maps, grounding = resolve_intent_maps(fused, sources, editeds, batch.intent_maps, self.annotator.grounder,
                                               self.annotator.config.instruction.epsilon)
-        if cached is not None:
-            self.looked_up += len(cached)
+        if batch.intent_maps is not None:
+            self.looked_up += len(batch.intent_maps)
             self.cache_misses += sum(g["grounding"] != CACHED for g in grounding)
-        probs = self.annotator.predict_proba_batch(
-            sources, editeds, intent_maps=None if maps is None else torch.from_numpy(maps)[:, None])
-        records = []
-        for (pair, source_shape, _, edited), parsed, used, prob, intent in zip(loaded, parses, fused, probs, grounding):
-            mask = prob > self.annotator.config.mask_threshold
-            flags = quality_flags(source_shape, edited.shape[:2], mask, self.config.filters)
-            kept = not flags or self.config.filters.action == "flag"
-            mask_path = self.masks_dir / mask_name(pair)
-            if kept:
-                save_mask(mask_path, mask)
-            records.append({
-                "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
-                "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
-                "mask": str(mask_path.resolve()) if kept else None,
-                "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
-                "area": float(mask.mean()), "flags": flags, "kept": kept,
-                **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
-                "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
-            })
-        return records
+        annotator = self.annotator
+        probs = annotator.network_probs(annotator.normalise(batch.source_px), annotator.normalise(batch.edited_px),
+                                        None if maps is None else torch.from_numpy(maps)[:, None])
+        items = list(zip(batch.pairs, parses, fused, grounding, batch.source_shapes, batch.edited_shapes))
+        return PendingBatch.from_device(items, probs)
+
+    def finish_pair(self, item: tuple, prob: np.ndarray) -> dict:
+        """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
+        pair, parsed, used, intent, source_shape, edited_shape = item
+        mask = resize_map(prob, edited_shape) > self.annotator.config.mask_threshold
+        flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
+        kept = not flags or self.config.filters.action == "flag"
+        mask_path = self.masks_dir / mask_name(pair)
+        if kept:
+            save_mask(mask_path, mask)
+        return {
+            "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
+            "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
+            "mask": str(mask_path.resolve()) if kept else None,
+            "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
+            "area": float(mask.mean()), "flags": flags, "kept": kept,
+            **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
+            "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
+        }
 
 
 def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None,
@@ -307,7 +326,8 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
 
         grounder = LangSAMGrounder.load(grounding, device)
     annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
-                                          grounder=grounder, parser=config.parser, llm=llm)
+                                          grounder=grounder, parser=config.parser, llm=llm,
+                                          precision=config.precision)
     cache = None
     if intent_cache:
         from ..grounding.intent import IntentCache

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..config import SigmaConfig
 from ..data.datasets import match_size
@@ -24,26 +23,49 @@ def load_pair_images(sources: list, editeds: list) -> tuple[list[np.ndarray], li
     return [match_size(load_rgb(s, "source image"), e, "input") for s, e in zip(sources, editeds)], editeds
 
 
+def resize_square(images: list[np.ndarray], side: int) -> np.ndarray:
+    """(H, W, 3) uint8 images → (B, side, side, 3) uint8, bilinear (what decode workers hand over)."""
+    return np.stack([cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR) for image in images])
+
+
+def normalise(pixels: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """(B, S, S, 3) uint8 on any device → (B, 3, S, S) float32 there, normalised with mean / std."""
+    batch = pixels.permute(0, 3, 1, 2).float() / 255.0
+    mean_t = torch.tensor(mean, device=pixels.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=pixels.device).view(1, 3, 1, 1)
+    return (batch - mean_t) / std_t
+
+
 def to_network_batch(images: list[np.ndarray], side: int, mean: tuple, std: tuple, device) -> torch.Tensor:
-    """(H, W, 3) uint8 images → (B, 3, side, side) float, normalised with mean / std."""
-    resized = [cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR) for image in images]
-    batch = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float() / 255.0
-    return ((batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)).to(device)
+    """(H, W, 3) uint8 images → (B, 3, side, side) float on `device`, normalised with mean / std."""
+    return normalise(torch.from_numpy(resize_square(images, side)).to(device), mean, std)
+
+
+def resize_map(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(S, S) float32 map → (H, W) float32, bilinear with half-pixel centres (as F.interpolate,
+    align_corners=False)."""
+    return cv2.resize(prob, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def upsample_to_images(maps: torch.Tensor, images: list[np.ndarray]) -> list[np.ndarray]:
-    """(B, 1, S, S) maps → one float32 (H, W) array per image, at that image's size."""
-    return [F.interpolate(m[None].float(), size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
-            for m, image in zip(maps, images)]
+    """(B, 1, S, S) maps → one float32 (H, W) array per image, at that image's size.
+    One device → host copy for the batch; the resizing runs on the host."""
+    host = maps[:, 0].float().cpu().numpy()
+    return [resize_map(m, image.shape[:2]) for m, image in zip(host, images)]
 
 
 class Annotator:
     """SIGMA with its instruction branch. Without a grounder the intent map is the uniform ε
     prior (the offline default); with one, each instruction is parsed (rules or an LLM) and
-    its concepts are grounded with GroundingDINO + SAM 2.1, then fused by ACSF."""
+    its concepts are grounded with GroundingDINO + SAM 2.1, then fused by ACSF.
+
+    `precision`: "bf16" runs the network under bfloat16 autocast on CUDA (the default; CPU
+    always runs float32), "fp32" turns autocast off."""
 
     def __init__(self, model, config: SigmaConfig, checkpoint: str, device: str | torch.device = "cpu",
-                 grounder=None, parser: str = "rules", llm=None) -> None:
+                 grounder=None, parser: str = "rules", llm=None, precision: str = "bf16") -> None:
+        if precision not in ("bf16", "fp32"):
+            raise ValueError(f"unknown precision '{precision}' (bf16 or fp32)")
         self.grounder, self.parser, self.llm = grounder, parser, llm
         if grounder is not None and config.grounding == "none":
             log.warning("checkpoint was trained without grounding (uniform ε prior); grounding at "
@@ -52,6 +74,7 @@ class Annotator:
         self.model = model.to(self.device).eval()
         self.config = config
         self.checkpoint = checkpoint
+        self.autocast = precision == "bf16" and self.device.type == "cuda"
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu",
@@ -76,8 +99,23 @@ class Annotator:
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         """(H, W, 3) uint8 images → (B, 3, S, S) normalised, S = the backbone's input size."""
+        return self.normalise(torch.from_numpy(resize_square(images, self.config.input_size)))
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, S, S, 3) uint8 (pinned, from decode workers) → (B, 3, S, S) normalised on the device."""
         backbone = self.config.backbone
-        return to_network_batch(images, backbone.image_size, backbone.mean, backbone.std, self.device)
+        return normalise(pixels.to(self.device, non_blocking=True), backbone.mean, backbone.std)
+
+    @torch.no_grad()
+    def network_probs(self, source: torch.Tensor, edited: torch.Tensor,
+                      intent_maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised (B, 3, S, S) pairs → edit probabilities (B, 1, S, S) float32, on the device
+        (no host sync: the caller copies them back once per batch)."""
+        if intent_maps is not None:
+            intent_maps = intent_maps.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output = self.model(source, edited, intent_maps)
+        return torch.sigmoid(output.logits.float())
 
     @torch.no_grad()
     def predict_proba_batch(self, sources: list, editeds: list, parses: list[dict] | None = None,
@@ -89,10 +127,8 @@ class Annotator:
         sources, editeds = load_pair_images(sources, editeds)
         if intent_maps is None and parses is not None:
             intent_maps = self.intent_maps(parses, sources, editeds)
-        if intent_maps is not None:
-            intent_maps = intent_maps.to(self.device)
-        output = self.model(self.preprocess(sources), self.preprocess(editeds), intent_maps)
-        return upsample_to_images(torch.sigmoid(output.logits.float()), editeds)
+        probs = self.network_probs(self.preprocess(sources), self.preprocess(editeds), intent_maps)
+        return upsample_to_images(probs, editeds)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many

@@ -1,0 +1,249 @@
+"""The annotate job's I/O around the network: decode workers in front, a writer thread behind.
+
+    decode (DataLoader workers)  →  parse, ground, network (main thread)  →  write (a thread)
+
+Decode workers read each batch's images, match the source to the edited size, resize both to
+the network's square input (uint8, handed over in shared memory and pinned) and load cached
+intent maps. The main thread only queues device work: the edit probabilities come back with one
+non-blocking device → host copy per batch, which the writer thread waits for. The writer
+finishes batches strictly in submission order — every mask of a batch (atomic writes), then its
+records, fsync'd — so a record always points at a complete mask and `--resume` redoes at most
+the batches that were in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Callable, ContextManager, Iterable, Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.datasets import match_size
+from ..data.images import load_rgb
+from ..data.manifest import Pair
+from ..errors import BadInputError
+from .annotator import resize_square
+
+
+@dataclass
+class DecodedBatch:
+    """One batch as decode workers hand it over; `pairs` holds only the pairs that could be read."""
+
+    pairs: list[Pair]
+    source_px: torch.Tensor  # (B, S, S, 3) uint8 network inputs
+    edited_px: torch.Tensor  # (B, S, S, 3) uint8
+    source_shapes: list[tuple[int, int]]  # (H, W) of each source as read, before size matching
+    edited_shapes: list[tuple[int, int]]  # (H, W) of each edited image: the mask's size
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (pair key, message) of unreadable pairs
+    sources: list[torch.Tensor] | None = None  # (H, W, 3) uint8 at the edited size, for grounding on the fly
+    editeds: list[torch.Tensor] | None = None
+    intent_maps: list[np.ndarray | None] | None = None  # each pair's cached (m, m) map or None; None: no cache
+
+    def pin_memory(self) -> "DecodedBatch":
+        """Called by the DataLoader's pinning thread: page-locked inputs copy to the GPU asynchronously."""
+        return replace(self, source_px=self.source_px.pin_memory(), edited_px=self.edited_px.pin_memory())
+
+
+class PairDecoder(Dataset):
+    """A map-style dataset whose index is a batch of pairs (the sampler hands out batches).
+
+    `full_size`: also return the size-matched images themselves (grounding needs them);
+    `intent_cache`: an IntentCache to read each pair's intent map from."""
+
+    def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None) -> None:
+        self.side, self.key, self.full_size, self.intent_cache = side, key, full_size, intent_cache
+
+    def __getitem__(self, pairs: list[Pair]) -> DecodedBatch:
+        read, sources, editeds, source_shapes, errors = [], [], [], [], []
+        for pair in pairs:
+            try:
+                edited = load_rgb(pair.edited, "edited image")
+                source = load_rgb(pair.source, "source image")
+            except BadInputError as err:
+                errors.append((self.key(pair), str(err)))
+                continue
+            read.append(pair)
+            source_shapes.append(source.shape[:2])
+            sources.append(match_size(source, edited, pair.id))
+            editeds.append(edited)
+        if not read:
+            empty = torch.zeros(0, self.side, self.side, 3, dtype=torch.uint8)
+            return DecodedBatch([], empty, empty, [], [], errors)
+        maps = [self.intent_cache.load(pair) for pair in read] if self.intent_cache is not None else None
+        as_tensors = (lambda images: [torch.from_numpy(image) for image in images]) if self.full_size else (lambda _: None)
+        return DecodedBatch(
+            read, torch.from_numpy(resize_square(sources, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
+            source_shapes, [e.shape[:2] for e in editeds], errors, as_tensors(sources), as_tensors(editeds),
+            maps,
+        )
+
+
+def _as_is(batch: DecodedBatch) -> DecodedBatch:
+    return batch
+
+
+def _worker_init(_: int) -> None:
+    """Each decode worker is one core (the DataLoader already gives torch one thread). Ctrl-C and
+    SIGTERM sent to the process group are the job's to handle (finish the batches in flight):
+    workers ignore them and are shut down by the DataLoader."""
+    cv2.setNumThreads(1)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
+def decode_workers(requested: int | None, device: torch.device) -> int:
+    """`requested`, or by default half the cores (at most 8) beside a GPU and none on CPU,
+    where workers would only take cores from the network."""
+    if requested is not None:
+        return requested
+    return min(8, max(1, (os.cpu_count() or 2) // 2)) if device.type == "cuda" else 0
+
+
+def decoded_batches(batches: Iterable[list[Pair]], decoder: PairDecoder, workers: int,
+                    pin_memory: bool) -> Iterator[DecodedBatch]:
+    """Decode `batches` (consumed lazily, in order) `workers` batches at a time. Workers start
+    from a fork server, not a fork of this process: OpenCV's and OpenMP's thread pools (and a
+    CUDA context) do not survive a fork, and a forked worker can hang in its first resize. The
+    server imports this module once, so each worker starts as a fork of it, in milliseconds."""
+    if workers:
+        multiprocessing.set_forkserver_preload([__name__])
+    return iter(DataLoader(decoder, sampler=batches, batch_size=None, collate_fn=_as_is, num_workers=workers,
+                           pin_memory=pin_memory, worker_init_fn=_worker_init if workers else None,
+                           prefetch_factor=2 if workers else None,
+                           multiprocessing_context="forkserver" if workers else None))
+
+
+@dataclass
+class PendingBatch:
+    """A batch whose probabilities are on their way back from the device."""
+
+    items: list  # per-pair context, handed to the job's `finish` with the pair's map
+    probs: torch.Tensor  # (B, S, S) float32 on the host (filled once `ready` has happened)
+    ready: torch.cuda.Event | None = None
+
+    @classmethod
+    def from_device(cls, items: list, probs: torch.Tensor) -> "PendingBatch":
+        """Start the one device → host copy of `probs` (B, 1, S, S) without waiting for it."""
+        host = probs[:, 0].to("cpu", non_blocking=True)
+        ready = None
+        if probs.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record()
+        return cls(items, host, ready)
+
+
+class OutputWriter:
+    """A thread finishing batches in submission order: `finish(item, prob) -> record` for every
+    pair of a batch (on `threads` threads: resize, threshold, PNG), then the batch's records,
+    flushed and fsync'd, inside `critical()` (a StopRequest's: a second Ctrl-C is held until the
+    records are on disk, then drops the rest). Errors go through the same thread. `close()` drains
+    the queue, also when the job stops on an exception, and re-raises a failure of the thread;
+    after `drop()` the batches not yet being written are discarded."""
+
+    def __init__(self, finish: Callable, records, errors, threads: int = 4, depth: int = 4,
+                 on_written: Callable[[int], None] = lambda n: None,
+                 critical: Callable[[], ContextManager] = nullcontext) -> None:
+        self.finish, self.records, self.errors, self.on_written = finish, records, errors, on_written
+        self.critical = critical
+        self.dropped = False  # set by drop(): nothing more is written
+        self.closing = False
+        self.pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="annotate-write")
+        self.tasks: queue.Queue = queue.Queue(maxsize=depth)
+        self.written = 0
+        self.first_batch: tuple[int, float] | None = None  # (pairs, time) when the first batch was written
+        self.last_written_at = 0.0
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="annotate-writer", daemon=True)
+        self.thread.start()
+
+    def _put(self, task) -> None:
+        while True:
+            if self.failure is not None:
+                raise self.failure
+            try:
+                self.tasks.put(task, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def error(self, key: str, message: str) -> None:
+        self._put(("error", {"key": key, "error": message}))
+
+    def submit(self, batch: PendingBatch) -> None:
+        self._put(("batch", batch))
+
+    def _loop(self) -> None:
+        while (task := self.tasks.get()) is not None:
+            if self.failure is not None or self.dropped:
+                continue  # drain without writing: nothing after a failed batch may be recorded
+            try:
+                self._write(*task)
+            except BaseException as err:  # re-raised in the main thread
+                self.failure = err
+
+    def _write(self, kind: str, payload) -> None:
+        if kind == "error":
+            self.errors.write(json.dumps(payload, ensure_ascii=False) + "\n")
+            self.errors.flush()
+            return
+        if payload.ready is not None:
+            payload.ready.synchronize()
+        records = list(self.pool.map(self.finish, payload.items, payload.probs.numpy()))
+        try:
+            with self.critical():
+                self.records.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+                self.records.flush()
+                os.fsync(self.records.fileno())
+        except KeyboardInterrupt:  # a second signal arrived during the write, which is complete
+            self.dropped = True
+        self.written += len(records)
+        self.last_written_at = time.perf_counter()
+        self.first_batch = self.first_batch or (self.written, self.last_written_at)
+        self.on_written(len(records))
+
+    def steady_rate(self) -> float | None:
+        """Pairs/s after the first batch (worker start-up and warm-up left out); None before two batches."""
+        if self.first_batch is None or self.written == self.first_batch[0]:
+            return None
+        return (self.written - self.first_batch[0]) / (self.last_written_at - self.first_batch[1])
+
+    def drop(self) -> None:
+        """Write nothing more: the batch being written is finished, the queued ones are discarded."""
+        self.dropped = True
+
+    def close(self, reraise: bool = True) -> None:
+        if not self.closing:
+            self.closing = True
+            self.tasks.put(None)
+        self.thread.join()
+        self.pool.shutdown()
+        if reraise and self.failure is not None:
+            raise self.failure
+
+    def close_draining(self, reraise: bool = True) -> None:
+        """`close()` that a Ctrl-C cannot cut short: it drops the queued batches instead, and the
+        batch being written still reaches the disk before this returns."""
+        while True:
+            try:
+                self.close(reraise)
+                return
+            except KeyboardInterrupt:
+                self.drop()
+
+    def __enter__(self) -> "OutputWriter":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.close(reraise=exc_type is None)  # an exception already on its way wins

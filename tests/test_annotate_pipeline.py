@@ -1,0 +1,96 @@
+"""The annotate job's pipeline: decode workers, the writer thread, the host-side resize."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
+from imdl_sigma.annotation.annotator import resize_map
+from imdl_sigma.annotation.pipeline import OutputWriter, PendingBatch
+from imdl_sigma.config import SigmaConfig
+from imdl_sigma.interrupt import StopRequest
+from imdl_sigma.model import SigmaNet
+from imdl_sigma.training.checkpoint import save_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _dataset_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMDL_SIGMA_DATASETS", str(tmp_path / "datasets.json"))
+
+
+@pytest.mark.parametrize("size", [(37, 53), (120, 90), (518, 518)])
+def test_host_resize_matches_torch_bilinear(size):
+    prob = torch.rand(1, 1, 56, 56)
+    reference = F.interpolate(prob, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
+    assert np.abs(resize_map(prob[0, 0].numpy(), size) - reference).max() < 1e-4
+
+
+def test_decode_workers_change_nothing_but_speed(synth_pairs, tmp_path):
+    torch.manual_seed(0)
+    config = SigmaConfig.preset("tiny")
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, SigmaNet(config), config, stage=0)
+    outputs = {}
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        annotate([str(synth_pairs)], str(out), checkpoint=str(checkpoint), progress=False,
+                 config=AnnotateConfig(batch_size=5, workers=workers, write_threads=3,
+                                       filters=FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=10)))
+        records = [json.loads(line) for line in (out / "records" / "rank0.jsonl").read_text().splitlines()]
+        outputs[workers] = {r["key"]: (r["area"], (out / "masks" / r["mask"].rsplit("/", 1)[1]).read_bytes())
+                            for r in records}
+    assert len(outputs[0]) == 12 and outputs[0] == outputs[2]
+
+
+def test_writer_failure_stops_the_job_and_records_nothing_after_it(tmp_path):
+    def finish(item, prob):
+        if item == "bad":
+            raise OSError("disk full")
+        return {"key": item, "area": float(prob.mean())}
+
+    probs = torch.zeros(2, 1, 4, 4)
+    with (tmp_path / "records.jsonl").open("w") as records, (tmp_path / "errors.jsonl").open("w") as errors:
+        writer = OutputWriter(finish, records, errors, threads=2)
+        with pytest.raises(OSError, match="disk full"):  # from a later submit, or from close
+            with writer:
+                for items in (["a", "b"], ["bad", "c"], ["d", "e"]):
+                    writer.submit(PendingBatch.from_device(items, probs))
+    keys = [json.loads(line)["key"] for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert keys == ["a", "b"] and writer.written == 2
+
+
+class SignalledDuringWrite:
+    """A records file that receives a second Ctrl-C while the first batch's records are written."""
+
+    def __init__(self, file, stop: StopRequest) -> None:
+        self.file, self.stop, self.signalled = file, stop, False
+
+    def write(self, text: str) -> None:
+        if not self.signalled:
+            self.signalled = True
+            self.stop(signal.SIGTERM, None)  # the second signal, inside the record write
+        self.file.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+
+def test_a_second_signal_during_a_record_write_finishes_that_batch_and_drops_the_rest(tmp_path):
+    stop = StopRequest()
+    stop(signal.SIGINT, None)  # the first signal: the job stops submitting, in-flight batches are written
+    probs = torch.zeros(2, 1, 4, 4)
+    with (tmp_path / "records.jsonl").open("w") as file, (tmp_path / "errors.jsonl").open("w") as errors:
+        writer = OutputWriter(lambda item, prob: {"key": item}, SignalledDuringWrite(file, stop), errors,
+                              threads=2, critical=stop.critical)
+        for items in (["a", "b"], ["c", "d"], ["e", "f"]):
+            writer.submit(PendingBatch.from_device(items, probs))
+        writer.close_draining()
+    keys = [json.loads(line)["key"] for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert keys == ["a", "b"] and writer.written == 2 and writer.dropped
