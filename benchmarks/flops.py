@@ -10,7 +10,8 @@ the same architecture randomly initialised. Parts, per pair (source + edited ima
 * difference — per-level projection (Eq. 4), the DRB stack (Eq. 5), aggregation into V_0;
 * fusion — intent encoder and the bidirectional cross-modal refinement (Eq. 9–10);
 * decoder — FPN on the patch lattice, then the fusion / terminal blocks and the 1×1 head at the
-  input resolution ("head at full resolution": the part that grows with the pixels).
+  input resolution divided by `decoder.fusion_stride` (1 in `base`: the part that grows with the pixels);
+  the pixel-evidence branch and its refinement run at the input size (off in `base`).
 
 `--set key=value` (repeatable) applies dotted config overrides to every config, and `--label`
 names the row, so a new switch gets its own rows. `--grounding` also counts GroundingDINO-T
@@ -40,7 +41,8 @@ PARTS = {  # part → SigmaNet submodules (FlopCounterMode names them "SigmaNet.
     "difference": ("difference",),
     "fusion": ("intent", "refinement"),
     "decoder (FPN, lattice)": ("decoder.pyramid",),
-    "head at full resolution": ("decoder.fusion", "decoder.terminal", "decoder.head"),
+    "fusion blocks + head (input / fusion_stride)": ("decoder.fusion", "decoder.terminal", "decoder.head"),
+    "pixel evidence + refinement (input size)": ("pixel_evidence", "decoder.refinement"),
 }
 
 
@@ -126,7 +128,7 @@ def main() -> None:
     for name, row in rows.items():
         flops = row["gflops"]
         body += (f"\n{name}: the backbone is {100 * flops['backbone'] / flops['total']:.1f} % of the network, "
-                 f"the full-resolution head {100 * flops['head at full resolution'] / flops['total']:.1f} %.")
+                 f"the fusion blocks and head {100 * flops['fusion blocks + head (input / fusion_stride)'] / flops['total']:.1f} %.")
     if grounding:
         body += ("\n\nGrounding, GFLOPs per grounded image (a pair grounds one concept for add/remove, two for "
                  "replace/attribute change; random weights, CPU): "

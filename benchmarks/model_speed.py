@@ -55,7 +55,8 @@ def measure(config_name: str, part: str, batch: int, repeats: int) -> dict:
     params = sum(p.numel() for p in net.parameters())
     if part == "head":
         params -= sum(p.numel() for p in net.backbone.parameters())
-        run = lambda: net.forward_features(source_feats, edited_feats, None, (side, side))  # noqa: E731
+        run = lambda: net.forward_features(source_feats, edited_feats, None, (side, side),  # noqa: E731
+                                           net.evidence(source, edited))
     else:
         run = lambda: net(source, edited)  # noqa: E731
     before = current_rss_mib()

@@ -76,8 +76,10 @@ def stage_throughput(pairs, annotator: Annotator, batch_size: int, out: Path) ->
         source_px, edited_px, editeds = watch.time("decode", decode)
         watch.time("parse", parse_many, [p.instruction for p in batch], "rules")
         with autocast:
-            feats = watch.time("backbone", lambda: net.encode(annotator.normalise(source_px), annotator.normalise(edited_px)))
-            output = watch.time("head", net.forward_features, feats[0], feats[1], None, (side, side))
+            source_in, edited_in = annotator.normalise(source_px), annotator.normalise(edited_px)
+            feats = watch.time("backbone", net.encode, source_in, edited_in)
+            output = watch.time("head", lambda: net.forward_features(
+                feats[0], feats[1], None, (side, side), net.evidence(source_in, edited_in)))
 
         def write():
             probs = torch.sigmoid(output.logits.float())[:, 0].cpu().numpy()  # one copy per batch

@@ -70,6 +70,10 @@ class SigmaNet(nn.Module):
             intent_map = F.interpolate(intent_map, size=lattice, mode="bilinear", align_corners=False)
         return intent_map
 
+    def evidence(self, source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor | None:
+        """Pixel-evidence features (B, w, H, W) of the normalised images; None when the branch is off."""
+        return self.pixel_evidence(source, edited) if self.pixel_evidence is not None else None
+
     def forward_features(
         self, source_feats: list, edited_feats: list, intent_map: torch.Tensor | None, size: tuple[int, int],
         evidence: torch.Tensor | None = None,
@@ -91,8 +95,8 @@ class SigmaNet(nn.Module):
             raise ValueError(f"source {tuple(source.shape)} and edited {tuple(edited.shape)} differ in shape")
         self.lattice(*edited.shape[-2:])
         source_feats, edited_feats = features if features is not None else self.encode(source, edited)
-        evidence = self.pixel_evidence(source, edited) if self.pixel_evidence is not None else None
-        return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]), evidence)
+        return self.forward_features(source_feats, edited_feats, intent_map, tuple(edited.shape[-2:]),
+                                     self.evidence(source, edited))
 
 
 class SIGMA(nn.Module):
