@@ -15,13 +15,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UnknownConfigKeyError
+
 
 class ConfigFile:
-    """JSON round trip and dotted overrides shared by the model configs (dataclasses)."""
+    """JSON round trip and dotted overrides shared by the config dataclasses; a field whose type
+    is a dataclass is read back as one. Unknown keys raise UnknownConfigKeyError (a KeyError)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -44,9 +48,9 @@ class ConfigFile:
             node = data
             *parents, leaf = dotted.split(".")
             for key in parents:
-                node = node[key]
+                node = node.get(key) if isinstance(node.get(key), dict) else {}
             if leaf not in node:
-                raise KeyError(f"unknown config field '{dotted}'")
+                raise UnknownConfigKeyError(f"unknown {type(self).__name__} field '{dotted}'")
             node[leaf] = value
         return type(self).from_dict(data)
 
@@ -156,7 +160,7 @@ class SigmaConfig(ConfigFile):
     @classmethod
     def preset(cls, name: str) -> "SigmaConfig":
         if name not in PRESETS:
-            raise KeyError(f"unknown SIGMA config '{name}'; known: {', '.join(sorted(PRESETS))}")
+            raise UnknownConfigKeyError(f"unknown SIGMA config '{name}'; known: {', '.join(sorted(PRESETS))}")
         return copy.deepcopy(PRESETS[name])
 
     @classmethod
@@ -173,33 +177,23 @@ def resolve_config(cls, presets: dict, name_or_path: str, what: str):
     path = Path(name_or_path)
     if path.is_file():
         return cls.from_json(path)
-    raise KeyError(f"'{name_or_path}' is neither a {what} preset ({', '.join(sorted(presets))}) nor a config JSON file")
+    raise UnknownConfigKeyError(f"'{name_or_path}' is neither a {what} preset ({', '.join(sorted(presets))}) "
+                                "nor a config JSON file")
 
 
 def _from_dict(cls, data: dict):
     kwargs = {}
-    names = {f.name: f for f in dataclasses.fields(cls)}
+    types = typing.get_type_hints(cls)  # the field types, nested config dataclasses resolved
     for key, value in data.items():
-        if key not in names:
-            raise KeyError(f"unknown field '{key}' for {cls.__name__}")
-        field_type = names[key].type
-        sub = _DATACLASS_FIELDS.get(field_type)
-        if sub is not None and isinstance(value, dict):
-            value = _from_dict(sub, value)
+        if key not in types:
+            raise UnknownConfigKeyError(f"unknown field '{key}' for {cls.__name__}")
+        if dataclasses.is_dataclass(types[key]) and isinstance(value, dict):
+            value = _from_dict(types[key], value)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
 
-
-_DATACLASS_FIELDS = {
-    "BackboneConfig": BackboneConfig,
-    "DifferenceConfig": DifferenceConfig,
-    "InstructionConfig": InstructionConfig,
-    "FusionConfig": FusionConfig,
-    "DecoderConfig": DecoderConfig,
-    "PixelEvidenceConfig": PixelEvidenceConfig,
-}
 
 TINY_DINOV2 = dict(
     hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,

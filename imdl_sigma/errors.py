@@ -20,6 +20,13 @@ class BadInputError(SigmaError):
     """An input file, image or manifest line that cannot be used."""
 
 
+class UnknownConfigKeyError(BadInputError, KeyError):
+    """A config field, override key or preset that does not exist (a KeyError to Python callers)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class JobFailedError(SigmaError):
     """The job ran, but nothing succeeded (e.g. every pair of a manifest failed)."""
 

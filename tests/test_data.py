@@ -208,5 +208,5 @@ def test_instruction_articles(noun, phrase):
 def test_synth_config_overrides_reach_nested_fields():
     config = SynthConfig().with_overrides({"regeneration.blur_prob": 0.9, "splice_share": 1.0})
     assert config.regeneration.blur_prob == 0.9 and config.splice_share == 1.0
-    with pytest.raises(BadInputError, match="unknown synth setting"):
+    with pytest.raises(BadInputError, match="unknown SynthConfig field"):
         SynthConfig().with_overrides({"regeneration.nope": 1})

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import cv2
 import numpy as np
 
+from ..config import ConfigFile
 from ..errors import BadInputError
 from .degrade import PostprocessConfig, RegenerationConfig, postprocess, regenerate, shift
 from .edits import EDITS, EditContext, crop_to
@@ -42,7 +43,7 @@ REGIMES = ("splice", "regeneration")
 
 
 @dataclass
-class SynthConfig:
+class SynthConfig(ConfigFile):
     size: int = 256  # short side of every output image
     max_aspect: float = 1.5  # longer side at most this × the short side
     empty_share: float = 0.1  # pairs with no edit and an empty mask
@@ -62,28 +63,6 @@ class SynthConfig:
     feather_sigma: float = 1.5  # px; soft edge of composited edits (inside the mask)
     regeneration: RegenerationConfig = field(default_factory=RegenerationConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SynthConfig":
-        data = dict(data)
-        data["regeneration"] = RegenerationConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                     for k, v in data.get("regeneration", {}).items()})
-        data["postprocess"] = PostprocessConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                   for k, v in data.get("postprocess", {}).items()})
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-    def with_overrides(self, overrides: dict) -> "SynthConfig":
-        """Dotted-key overrides, e.g. {"splice_share": 1.0, "regeneration.blur_prob": 0.5}."""
-        data = asdict(self)
-        for dotted, value in overrides.items():
-            node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                node = node.get(key) if isinstance(node.get(key), dict) else {}
-            if leaf not in node:
-                raise BadInputError(f"unknown synth setting '{dotted}'")
-            node[leaf] = value
-        return SynthConfig.from_dict(data)
 
 
 @dataclass
@@ -247,7 +226,8 @@ def write_pair(out: Path, pair_id: str, pair: SynthPair) -> None:
     tmp.replace(paths["meta"])
 
 
-SPLITS = ("all", "train", "test")
+Split = Literal["all", "train", "test"]
+SPLITS = get_args(Split)
 
 
 def select_photos(images: str | None, split: str, holdout_every: int) -> list[Photo]:
@@ -287,7 +267,7 @@ class _Worker:
 
 def synthesize(out: str | Path, n: int, images: str | None = None, seed: int = 0,
                config: SynthConfig | None = None, workers: int = 1, progress: bool = True,
-               split: str = "all", holdout_every: int = 5, vae: str | None = None) -> Path:
+               split: Split = "all", holdout_every: int = 5, vae: str | None = None) -> Path:
     """Write n pairs under `out` and `out/pairs.jsonl`; finished pairs are kept on a rerun.
 
     `vae`: a Stable Diffusion VAE (local folder / cache id); the edited image then goes through its
@@ -302,7 +282,7 @@ def synthesize(out: str | Path, n: int, images: str | None = None, seed: int = 0
         VaeRoundtrip.from_path(vae)  # fail early on missing weights
     out.mkdir(parents=True, exist_ok=True)
     settings = {"seed": seed, "images": images, "split": split, "holdout_every": holdout_every, "vae": vae,
-                **asdict(config)}
+                **config.to_dict()}
     (out / "synth_config.json").write_text(json.dumps(settings, indent=2))
     worker = _Worker(out, images, split, holdout_every, config, seed, vae)
     bar = tqdm(total=n, desc="synth", unit="pair", disable=not progress)
