@@ -24,8 +24,9 @@ import torch.nn.functional as F
 
 from ..config import SigmaConfig
 from ..data.manifest import read_manifest
+from ..data.vae import VaeRoundtrip
 from ..errors import BadInputError
-from .loop import StepResult, TrainConfig, TrainRun
+from .loop import StepResult, TrainConfig, TrainRun, setup_distributed
 from .losses import calibration_loss, disentanglement_loss, pseudo_label_loss, segmentation_loss
 from .stage1 import dataset_args, labeled_pairs, pair_loader, record_intent_coverage, validation_loader
 
@@ -40,7 +41,7 @@ class Stage2Config:
     pseudo_low: float = 0.2  # teacher p below → pseudo-label 0; in between ignored
     temperature: float = 0.1  # of the disentanglement contrastive loss
     dis_max_vectors: int = 512  # difference vectors per step in L_dis (half edit, half noise)
-    epochs: int = 5  # used when --epochs is not given
+    epochs: int = 5  # Stage II's TrainConfig.epochs unless --epochs is given
 
 
 class EmaTeacher:
@@ -81,16 +82,18 @@ def concat_levels(differences: list) -> torch.Tensor:
 
 
 def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sigma_config: SigmaConfig,
-                 config: TrainConfig, stage2: Stage2Config, vae, init: str | None = None,
+                 config: TrainConfig, stage2: Stage2Config, vae: VaeRoundtrip | str | None, init: str | None = None,
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
                  grounder=None, progress: bool = True) -> Path:
-    """`vae`: a data.vae.VaeRoundtrip (SD 1.5 or SDXL VAE, the one of the corpus's editor);
-    `init`: the Stage I checkpoint to adapt."""
-    if vae is None:
+    """`vae`: a data.vae.VaeRoundtrip, or the folder (or hub id) of one, loaded once the inputs are
+    checked (SD 1.5 or SDXL VAE, the one of the corpus's editor); `init`: the Stage I checkpoint to adapt."""
+    if not vae:
         raise BadInputError("Stage II's calibration loss needs a Stable Diffusion VAE: pass --vae DIR")
     unlabeled = [pair for manifest in unlabeled_pairs for pair in read_manifest(manifest)]
     if not unlabeled:
         raise BadInputError("Stage II needs unlabeled editing pairs (--unlabeled-pairs MANIFEST)")
+    if isinstance(vae, str):
+        vae = VaeRoundtrip.from_path(vae, setup_distributed()[2])
     data_args = dataset_args(sigma_config, intent_cache, grounder)
     labeled = labeled_pairs(train_pairs)
     coverage = record_intent_coverage(sigma_config, labeled + unlabeled, data_args)
