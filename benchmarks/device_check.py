@@ -12,7 +12,7 @@ several times under new ids (each listing is decoded, annotated and written on i
 
 Figures: the annotate job's pairs/s (what `benco annotate` runs after loading its models) for a
 batch-size sweep with the uniform ε prior, with cached intent maps, and with grounding on the fly;
-pairs/s of each stage alone (`benchmarks.speed.stage_throughput`); grounding images/s; Stage I
+pairs/s of each stage alone (`imdl_sigma.bench.speed.stage_throughput`); grounding images/s; Stage I
 s/step with and without `--cache-features`; the peak GPU memory of each run.
 """
 
@@ -31,6 +31,8 @@ import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, AnnotationJob, FilterConfig
 from imdl_sigma.annotation.annotator import Annotator
+from imdl_sigma.bench.speed import stage_throughput
+from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import DINOV2_BASE, TINY_DINOV2, SigmaConfig
 from imdl_sigma.data.images import load_rgb
 from imdl_sigma.data.manifest import read_manifest
@@ -40,8 +42,7 @@ from imdl_sigma.model import SigmaNet
 from imdl_sigma.training.checkpoint import save_checkpoint
 
 from .feature_cache_speed import seconds_per_step
-from .results import RESULTS, markdown_table, record
-from .speed import stage_throughput
+from .results import RESULTS, record
 
 KEEP_ALL = FilterConfig(min_area=0.0, max_area=1.0, max_aspect_change=100.0)  # every pair is written
 

@@ -30,11 +30,12 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from imdl_sigma.cli import parse_overrides
+from imdl_sigma.bench.tables import markdown_table
+from imdl_sigma.cli.flags import overrides as set_overrides
 from imdl_sigma.config import DINOV2_BASE, SigmaConfig
 from imdl_sigma.model import SigmaNet
 
-from .results import markdown_table, record
+from .results import record
 
 PARTS = {  # part → SigmaNet submodules (FlopCounterMode names them "SigmaNet.<attribute path>")
     "backbone": ("backbone",),
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("--section", default="flops", help="RESULTS.md section (one per set of switches)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    overrides = parse_overrides(args.set)
+    overrides = set_overrides(args)
     suffix = f" ({args.label or ', '.join(args.set)})" if args.set else ""
     rows = {}
     for name in args.config or ["base", "standin"]:

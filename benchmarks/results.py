@@ -25,13 +25,6 @@ def machine() -> str:
             f"{torch.get_num_threads()} torch threads")
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown table: the header cells, the separator row, then one line per row of cells."""
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def command_line() -> str:
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     program = f"python -m {spec.name}" if spec else shlex.quote(sys.argv[0])

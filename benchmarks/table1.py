@@ -16,10 +16,10 @@ import argparse
 from pathlib import Path
 
 from imdl_sigma.baselines.train import resolve_baseline_config, train_baseline
+from imdl_sigma.bench.masks import run_bench_masks
 from imdl_sigma.training.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
 
-from .masks import run_bench_masks
 from .results import record
 
 

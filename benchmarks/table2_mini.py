@@ -28,7 +28,9 @@ from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from benchmarks.results import markdown_table, record
+from benchmarks.results import record
+from imdl_sigma.bench.tables import markdown_table
+from imdl_sigma.cli.flags import ConfigFlags
 from imdl_sigma.data.images import atomic_write_bytes, load_mask
 from imdl_sigma.metrics import ScoreAccumulator
 
@@ -71,7 +73,7 @@ def make_pairs(photos: str, out: Path, config: MiniConfig) -> tuple[Path, dict[s
 def label_sets(train: Path, out: Path, checkpoint: str | None) -> dict[str, Path]:
     """{source: dataset.json} of the training pairs' edited images with each source's masks, all
     three listing the pairs in the manifest's order (the same batches under the same seed)."""
-    from benchmarks.masks import score_pairs
+    from imdl_sigma.evaluation import score_pairs
     from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
     from imdl_sigma.data.benco_datasets import write_json_dataset
     from imdl_sigma.data.jsonl import read_jsonl
@@ -200,19 +202,18 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled one)")
     parser.add_argument("--weights", action="append", metavar="DETECTOR.ROLE=FILE",
                         help="public weights: adds a DETECTOR@public row trained from them")
-    for field, default in MiniConfig().__dict__.items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default)
+    ConfigFlags(MiniConfig).add(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     import torch
 
-    from imdl_sigma.cli import detector_weights
+    from imdl_sigma.cli.options import detector_weights
     from imdl_sigma.errors import SigmaError
 
     args = parse_args(argv)
-    config = MiniConfig(**{k: getattr(args, k) for k in MiniConfig().__dict__})
+    config = ConfigFlags(MiniConfig).build(args)
     torch.set_num_threads(config.threads)
     try:
         table = run(args.photos, args.out, args.detectors.split(","), config, set(args.small.split(",")),

@@ -222,7 +222,8 @@ def test_nms_then_top_k():
 
 
 def test_cli_batch_size_and_max_boxes_reach_the_grounding_config():
-    from imdl_sigma.cli import build_parser, grounding_config
+    from imdl_sigma.cli.main import build_parser
+    from imdl_sigma.cli.options import grounding_config
 
     for command in (["ground", "--pairs", "p.jsonl", "--out", "c"], ["annotate", "--pairs", "p.jsonl", "--out", "o"],
                     ["bench", "speed", "--pairs", "p.jsonl"]):
@@ -233,7 +234,7 @@ def test_cli_batch_size_and_max_boxes_reach_the_grounding_config():
 
 
 def test_bench_speed_times_each_grounding_stage(grounder, synth_pairs):
-    from benchmarks.speed import grounding_stages
+    from imdl_sigma.bench.speed import grounding_stages
     from imdl_sigma.data.manifest import read_manifest
 
     report = grounding_stages(read_manifest(str(synth_pairs))[:2], grounder, EPS, batch_size=2)

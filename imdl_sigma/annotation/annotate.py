@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class FilterConfig:
     min_area: float = 0.0005  # masks covering less of the image are "empty"
     max_area: float = 0.95  # masks covering more are "near_full"
     max_aspect_change: float = 1.25  # source vs edited aspect ratios may differ by at most this factor
-    action: str = "drop"  # "drop" the pair, or "flag" it in the manifest and keep it
+    action: Literal["drop", "flag"] = "drop"  # drop the pair, or flag it in the manifest and keep it
 
 
 @dataclass
@@ -57,7 +57,7 @@ class AnnotateConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
     write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
-    precision: str = "bf16"  # "bf16": bfloat16 autocast on CUDA (CPU runs float32); "fp32"
+    precision: Literal["bf16", "fp32"] = "bf16"  # bf16: bfloat16 autocast on CUDA (CPU runs float32)
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config import InstructionConfig
 from ..data.datasets import match_size
 from ..data.images import load_rgb
 from ..data.pairs import load_pairs, pair_key
@@ -19,7 +20,7 @@ from .intent import DEFAULT_MAP_SIZE, IntentCache, intent_maps
 
 
 def ground_pairs(manifests: list[str], cache_dir: str, grounder, parser: str = "rules", llm=None,
-                 batch_size: int = 8, epsilon: float = 0.01, map_size: int = DEFAULT_MAP_SIZE,
+                 batch_size: int = 8, epsilon: float = InstructionConfig.epsilon, map_size: int = DEFAULT_MAP_SIZE,
                  skip_bad: bool = False, progress: bool = True) -> dict:
     from tqdm import tqdm
 

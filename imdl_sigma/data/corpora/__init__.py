@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal, get_args
 
 from ...errors import BadInputError
 from .categories import category_action
@@ -100,7 +100,8 @@ CORPORA: dict[str, CorpusSpec] = {
         note="partial (local) fakes paired with the real row of the same image name; no instructions"),
 }
 
-FORMATS = ("auto", "parquet", "webdataset")
+DataFormat = Literal["auto", "parquet", "webdataset"]  # auto: WebDataset where the root holds tar shards
+FORMATS = get_args(DataFormat)
 
 
 def canonical_name(name: str) -> str:
@@ -115,7 +116,7 @@ def corpus_spec(name: str) -> CorpusSpec:
 
 
 def open_corpus(name: str, root: str | Path, columns: dict[str, str] | None = None,
-                layout: dict[str, str] | None = None, data_format: str = "auto",
+                layout: dict[str, str] | None = None, data_format: DataFormat = "auto",
                 part: tuple[int, int] = (0, 1)) -> Iterator[CorpusSample]:
     """Stream the samples of corpus `name` under `root` (this part of them, for parallel readers)."""
     spec = corpus_spec(name)

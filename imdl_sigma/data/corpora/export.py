@@ -19,7 +19,7 @@ from ...errors import BadInputError
 from ..images import atomic_write_bytes, save_mask
 from ..jsonl import read_jsonl, write_jsonl
 from ..manifest import Pair
-from . import open_corpus
+from . import DataFormat, open_corpus
 from .sample import Blob, CorpusSample
 
 PROGRESS_LOG = ".export.jsonl"
@@ -53,7 +53,7 @@ def materialize(sample: CorpusSample, out: Path) -> Pair:
 
 
 def export_corpus(name: str, root: str | Path, out: str | Path, columns: dict | None = None,
-                  layout: dict | None = None, data_format: str = "auto", limit: int | None = None,
+                  layout: dict | None = None, data_format: DataFormat = "auto", limit: int | None = None,
                   skip_bad: bool = False, progress: bool = True) -> dict:
     """Write OUT/pairs.jsonl for corpus `name` under `root`; returns counts."""
     from tqdm import tqdm

@@ -14,21 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from imdl_sigma.baselines import pixdiff
-from imdl_sigma.data.images import atomic_write_bytes
-from imdl_sigma.data.manifest import read_manifest
-from imdl_sigma.errors import BadInputError
-# Re-exported: the scoring itself lives in imdl_sigma (the demo uses it too).
-from imdl_sigma.evaluation import (LEARNED_METHODS, PIXDIFF_METHODS, expand_methods, load_predictors,  # noqa: F401
-                                   method_label, score_pairs)
+from ..baselines import pixdiff
+from ..data.images import atomic_write_bytes
+from ..data.manifest import read_manifest
+from ..errors import BadInputError
+from ..evaluation import expand_methods, load_predictors, method_label, score_pairs
+from .tables import markdown_table
 
-from .results import markdown_table
+TABLE1_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu", "sigma")  # `--methods` unless given
 
 
 def dataset_manifests(items: list[str] | str) -> dict[str, Path]:
     """`--pairs` values → {dataset name: manifest}. An item is a manifest path (named after its
     folder), NAME=MANIFEST, or a registered dataset name (its folder's pairs.jsonl)."""
-    from imdl_sigma.data.registry import resolve_dataset
+    from ..data.registry import resolve_dataset
 
     manifests = {}
     for item in [items] if isinstance(items, str) else items:

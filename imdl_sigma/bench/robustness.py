@@ -18,18 +18,20 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
-from imdl_sigma.data.degrade import degrade
-from imdl_sigma.data.images import atomic_write_bytes, load_rgb, save_png
-from imdl_sigma.data.manifest import Pair, read_manifest
-from imdl_sigma.errors import BadInputError
+from ..data.degrade import degrade
+from ..data.images import atomic_write_bytes, load_rgb, save_png
+from ..data.manifest import Pair, read_manifest
+from ..errors import BadInputError
+from ..evaluation import expand_methods, load_predictors, method_label, score_pairs
+from .tables import markdown_table
 
-from .masks import expand_methods, load_predictors, method_label, score_pairs
-from .results import markdown_table
-
-APPLY_TO = ("edited", "both")
+ApplyTo = Literal["edited", "both"]
+APPLY_TO = get_args(ApplyTo)
+FIG4_METHODS = ("pixdiff-fixed@0.1", "pixdiff-morph", "pixdiff-otsu", "sigma")  # `--methods` unless given
 OTHER_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
                 "tab:olive", "tab:cyan"]  # every method but SIGMA (red)
 
@@ -41,7 +43,7 @@ class RobustnessConfig:
         "noise": (0.01, 0.03, 0.05),  # Gaussian noise σ, images in [0, 1]
         "blur": (1.0, 2.0, 3.0),  # Gaussian blur σ in pixels
     })
-    apply_to: str = "edited"
+    apply_to: ApplyTo = "edited"  # perturb the edited image, or both images
     seed: int = 0  # of the noise
 
 

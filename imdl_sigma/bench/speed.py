@@ -9,13 +9,11 @@ With `--grounding-weights DIR --sam-weights FILE`, the grounding stages too, in 
 detect (GroundingDINO), segment (SAM 2.1), fuse (concept maps + ACSF), each with how far it
 raised the process's peak resident set; `--batch-size` is also the images per grounding call.
 
-    python -m benchmarks.speed --pairs PAIRS.jsonl [--checkpoint CKPT] [--batch-size 8]
+    benco bench speed --pairs PAIRS.jsonl [--checkpoint CKPT] [--batch-size 8]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import tempfile
 import time
@@ -24,13 +22,12 @@ from pathlib import Path
 
 import torch
 
-from imdl_sigma.annotation.annotate import AnnotateConfig, annotate
-from imdl_sigma.annotation.annotator import Annotator, resize_map, resize_square
-from imdl_sigma.cli import add_grounding_flags, grounding_config
-from imdl_sigma.data.datasets import match_size
-from imdl_sigma.data.images import load_rgb, save_mask
-from imdl_sigma.data.manifest import read_manifest, write_manifest
-from imdl_sigma.grounding.cache import parse_many
+from ..annotation.annotate import AnnotateConfig, annotate
+from ..annotation.annotator import Annotator, resize_map, resize_square
+from ..data.datasets import match_size
+from ..data.images import load_rgb, save_mask
+from ..data.manifest import read_manifest, write_manifest
+from ..grounding.cache import parse_many
 
 
 def peak_rss_mib() -> float:
@@ -93,7 +90,7 @@ def stage_throughput(pairs, annotator: Annotator, batch_size: int, out: Path) ->
 def grounding_stages(pairs, grounder, epsilon: float, batch_size: int) -> dict:
     """s/pair of the grounding stages through the production path (`intent_maps`), the boxes
     that reached SAM per grounded image, and each stage's rise of the peak RSS (MiB)."""
-    from imdl_sigma.grounding.intent import intent_maps
+    from ..grounding.intent import intent_maps
 
     watch = Stopwatch()
     detect, segment = grounder.detect, grounder.segment
@@ -124,25 +121,14 @@ def grounding_stages(pairs, grounder, epsilon: float, batch_size: int) -> dict:
             "config": {k: getattr(grounder.config, k) for k in ("max_boxes", "sam_box_chunk", "batch_size")}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", required=True)
-    parser.add_argument("--checkpoint")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--limit", type=int, default=96, help="pairs to use")
-    add_grounding_flags(parser)
-    args = parser.parse_args()
-    print(json.dumps(run(args.pairs, args.checkpoint, args.batch_size, args.limit,
-                         grounding_config(args, required=False)), indent=2))
-
-
-def run(pairs_path: str, checkpoint: str | None, batch_size: int, limit: int, grounding=None) -> dict:
+def run_speed(pairs_path: str, checkpoint: str | None = None, batch_size: int = 8, limit: int = 96,
+              grounding=None) -> dict:
     """`grounding`: a GroundingConfig to time the grounding stages and ground end to end."""
     pairs = read_manifest(pairs_path)[:limit]
     annotator = Annotator.from_checkpoint(checkpoint)
     report = {}
     if grounding is not None:
-        from imdl_sigma.grounding.grounder import LangSAMGrounder
+        from ..grounding.grounder import LangSAMGrounder
 
         grounding = replace(grounding, batch_size=batch_size)  # images per grounding call
         report["grounding"] = grounding_stages(pairs, LangSAMGrounder.load(grounding), annotator.config.instruction.epsilon,
@@ -162,7 +148,3 @@ def run(pairs_path: str, checkpoint: str | None, batch_size: int, limit: int, gr
         "pairs_per_s_end_to_end": round(1 / end_to_end, 4), "s_per_pair_end_to_end": round(end_to_end, 2),
         "peak_rss_MiB": round(peak_rss_mib(), 1),
     }
-
-
-if __name__ == "__main__":
-    main()

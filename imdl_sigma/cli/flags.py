@@ -1,0 +1,181 @@
+"""Flags generated from the fields of config dataclasses and from functions' keyword arguments.
+
+A field becomes `--field-name`: its type gives the flag's type (a `Literal` its choices, a
+fixed-length tuple its number of values, a bool a switch), its default and its comment in the
+source give the help. A flag's value is None until it is given, so the dataclass (or the
+function) keeps its own default: a default is stated once, where it is used. A flag whose name
+is already on the parser is shared (one `--batch-size` for every config of a command). Fields
+that no flag can carry (dicts, nested configs) are set with `--set KEY=VALUE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import io
+import json
+import re
+import textwrap
+import tokenize
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import BadInputError
+
+FIELD_LINE = re.compile(r"\s*(\w+)\s*:")
+
+
+@dataclass
+class Option:
+    """One keyword: a dataclass field or a function parameter."""
+
+    name: str
+    kind: Any  # the resolved type annotation
+    default: Any
+    help: str = ""
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """{field: its comment}: the comment ending the field's line, else the comments right above it."""
+    source = textwrap.dedent(inspect.getsource(cls))
+    lines = source.splitlines()
+    comments: dict[int, str] = {}
+    trailing: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            row = token.start[0]
+            comments[row] = token.string.lstrip("#").strip()
+            if lines[row - 1][:token.start[1]].strip():
+                trailing.add(row)
+    body_indent = None
+    helps, above = {}, []
+    for row, line in enumerate(lines[1:], start=2):
+        indent = len(line) - len(line.lstrip())
+        if row in comments and row not in trailing:
+            above.append(comments[row])
+            continue
+        match = FIELD_LINE.match(line)
+        if match and (body_indent is None or indent == body_indent):
+            body_indent = indent
+            helps[match.group(1)] = comments[row] if row in trailing else " ".join(above)
+        if line.strip():
+            above = []
+    return helps
+
+
+def dataclass_options(cls: type) -> list[Option]:
+    hints, comments = typing.get_type_hints(cls), field_comments(cls)
+    options = []
+    for item in dataclasses.fields(cls):
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = None
+        options.append(Option(item.name, hints[item.name], default, comments.get(item.name, "")))
+    return options
+
+
+def signature_options(function: Callable, names: tuple[str, ...], helps: dict[str, str]) -> list[Option]:
+    """Options for the keyword arguments `names` of `function`, with their defaults."""
+    hints, parameters = typing.get_type_hints(function), inspect.signature(function).parameters
+    return [Option(name, hints[name], parameters[name].default, helps.get(name, "")) for name in names]
+
+
+def flag_keywords(kind, default) -> dict | None:
+    """argparse keywords for a value of type `kind`, or None where no flag can carry it."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        return flag_keywords(args[0], default)
+    if typing.get_origin(kind) is typing.Literal:
+        return {"choices": args, "type": type(args[0])}
+    if kind is bool:  # a switch; one that is on by default is turned off with --no-NAME
+        return {"action": argparse.BooleanOptionalAction if default else "store_true"}
+    if kind in (int, float, str):
+        return {"type": kind}
+    if isinstance(default, tuple) and default:
+        return {"type": type(default[0]), "nargs": len(default)}
+    return None
+
+
+def flag_name(name: str, flags: dict[str, str]) -> str:
+    return "--" + flags.get(name, name).replace("_", "-")
+
+
+def add_options(parser, options: list[Option], flags: dict[str, str] | None = None,
+                helps: dict[str, str] | None = None) -> None:
+    """Add a flag per option (`flags`: option → flag name other than its own, its dest too).
+
+    An option whose flag is already on the parser shares it; an option no flag can carry is left out."""
+    flags, helps = flags or {}, helps or {}
+    for option in options:
+        flag = flag_name(option.name, flags)
+        keywords = flag_keywords(option.kind, option.default)
+        if flag in parser._option_string_actions or keywords is None:
+            continue
+        shown = " ".join(map(str, option.default)) if isinstance(option.default, tuple) else option.default
+        suffix = "" if shown is None or shown is False or shown == "" else f"(default: {shown})"
+        text = " ".join(part for part in (helps.get(option.name, option.help), suffix) if part)
+        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, help=text.replace("%", "%%"),
+                            **keywords)
+
+
+def given_options(args: argparse.Namespace, names, flags: dict[str, str] | None = None) -> dict:
+    """{option: value} of the options `names` that the command line gave (lists as tuples)."""
+    values = {name: getattr(args, flag_name(name, flags or {})[2:].replace("-", "_"), None) for name in names}
+    return {name: tuple(value) if isinstance(value, list) else value
+            for name, value in values.items() if value is not None}
+
+
+class ConfigFlags:
+    """The flags of one config dataclass (all its fields a flag can carry, but `skip`), and the
+    config the command line gives."""
+
+    def __init__(self, cls: type, flags: dict[str, str] | None = None, skip: tuple[str, ...] = (),
+                 helps: dict[str, str] | None = None) -> None:
+        self.cls, self.flags, self.helps = cls, flags or {}, helps or {}
+        self.options = [option for option in dataclass_options(cls) if option.name not in skip]
+
+    def add(self, parser) -> None:
+        add_options(parser, self.options, self.flags, self.helps)
+
+    def given(self, args: argparse.Namespace) -> dict:
+        """{field: value} of the flags the command line gave."""
+        return given_options(args, [option.name for option in self.options], self.flags)
+
+    def build(self, args: argparse.Namespace, **fixed):
+        """The config: given flags over the dataclass's defaults; `fixed` fields as passed."""
+        return self.cls(**{**self.given(args), **fixed})
+
+
+def parse_pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    """Repeated `--flag NAME=VALUE` options → {NAME: VALUE}."""
+    pairs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BadInputError(f"{flag} expects NAME=VALUE, got '{item}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def json_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def add_set_flag(parser, example: str) -> None:
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help=f"config override of a field without its own flag, e.g. {example}")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`--set KEY=VALUE` options → {dotted key: JSON value (else the text)}."""
+    return {key: json_value(value) for key, value in parse_pairs(args.set, "--set").items()}
+

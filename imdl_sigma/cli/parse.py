@@ -1,0 +1,29 @@
+"""`benco parse`: editing instructions → (original, edited, action), one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+
+from .options import add_parser_flags
+
+HELP = "parse an editing instruction into (original, edited, action)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("instruction", nargs="+", help="one or more instructions; one JSON object per line out")
+    add_parser_flags(parser, "--backend")
+    parser.add_argument("--cache", help="JSON Lines parse cache to read and extend")
+
+
+def run(args) -> int:
+    from ..grounding.cache import ParseCache, parse_many
+
+    llm = None
+    if args.backend == "llm":
+        from ..grounding.llm_parser import LLMParser
+
+        llm = LLMParser.default(args.parser_weights)
+    cache = ParseCache(args.cache) if args.cache else None
+    for parsed in parse_many(args.instruction, args.backend, cache, llm):
+        print(json.dumps(parsed, ensure_ascii=False))
+    return 0
