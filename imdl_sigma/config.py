@@ -130,6 +130,23 @@ class PixelEvidenceConfig:
 
 
 @dataclass
+class RefineConfig:
+    """Boundary refinement at the edited image's own size (not in the paper; off in `base`):
+    on splice pairs the predicted boundary snaps to the exact pixel difference within a band
+    (imdl_sigma/annotation/refine.py). Chosen on validation pairs from training photos."""
+
+    enabled: bool = False
+    band: float = 0.02  # share of the short side by which the boundary may grow outward
+    noise_quantile: float = 0.95  # of |Δ| farther than two bands from the prediction: the noise floor
+    max_noise: float = 0.02  # |Δ| (0–1) floor above which the pair is not a splice: no refinement
+    margin: float = 0.0  # |Δ| above the floor that counts as changed
+    min_support: float = 0.2  # share of changed pixels below which a predicted region is dropped
+    close_px: int = 1  # radius of the closing that fills pinholes of the refined mask
+    max_hole_share: float = 0.01  # enclosed holes up to this image share are filled
+    min_far_share: float = 0.05  # image share that must lie far from the prediction to estimate the floor
+
+
+@dataclass
 class SigmaConfig(ConfigFile):
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     difference: DifferenceConfig = field(default_factory=DifferenceConfig)
@@ -137,6 +154,7 @@ class SigmaConfig(ConfigFile):
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     pixel_evidence: PixelEvidenceConfig = field(default_factory=PixelEvidenceConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     mask_threshold: float = 0.5  # probability above which a pixel is edited
     # What produced the intent maps this model was trained with: "none" (uniform ε prior,
     # the offline default) or "langsam" (GroundingDINO + SAM 2.1).
@@ -199,6 +217,7 @@ _DATACLASS_FIELDS = {
     "FusionConfig": FusionConfig,
     "DecoderConfig": DecoderConfig,
     "PixelEvidenceConfig": PixelEvidenceConfig,
+    "RefineConfig": RefineConfig,
 }
 
 TINY_DINOV2 = dict(
