@@ -68,6 +68,19 @@ def test_a_region_without_any_changed_pixel_is_dropped_and_disabled_changes_noth
     assert not identical.any()
 
 
+def test_a_missed_edit_is_added_on_a_splice_and_a_speckle_is_not():
+    source, edited, truth = _scene()
+    second = np.zeros(truth.shape, bool)
+    second[90:110, 10:40] = True  # an edit the network missed: 600 px, 3 % of the image
+    edited[second] = 255 - edited[second]
+    edited[5, 150] = 255 - edited[5, 150]  # one changed pixel: noise, not an edit
+    refined = refine_probability(_coarse(truth), pixel_difference(source, edited), 0.5, ON) > 0.5
+    assert pixel_scores(refined, truth | second)[0] > 0.99 and not refined[5, 150]
+    without = refine_probability(_coarse(truth), pixel_difference(source, edited), 0.5,
+                                 RefineConfig(enabled=True, min_missed_area=0.0)) > 0.5
+    assert not without[second].any()
+
+
 def test_refine_config_round_trips_and_old_configs_read_without_it():
     config = SigmaConfig.preset("tiny").with_overrides({"refine.enabled": True, "refine.band": 0.05})
     assert SigmaConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

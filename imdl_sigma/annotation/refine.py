@@ -11,10 +11,12 @@ marks the boundary far better than any upsampled map. Per pair:
 3. otherwise the mask becomes the pixels whose `d` exceeds the floor plus a margin within a
    band around the prediction (pinholes closed, small enclosed holes filled);
 4. predicted regions with (almost) no pixel above that threshold are dropped: in a splice an
-   edit always changes pixels.
+   edit always changes pixels; changed regions the network missed are added when they cover at
+   least `min_missed_area` of the image (0: a missed edit stays missed).
 
-The network decides *where* the edit is; the difference only moves boundaries (outward at most
-the band) and removes what the pixels contradict, so a missed edit stays missed.
+The network decides whether the pair is a splice at all (its prediction sets where the noise
+floor is measured) and which regions to keep; on regenerated or post-processed pairs its map is
+the answer.
 """
 
 from __future__ import annotations
@@ -58,7 +60,18 @@ def snap_to_difference(mask: np.ndarray, changed: np.ndarray, config: RefineConf
     if config.close_px:
         refined = cv2.morphologyEx(refined.astype(np.uint8), cv2.MORPH_CLOSE, _disk(config.close_px)).astype(bool)
     refined = fill_small_holes(refined, config.max_hole_share)
-    return drop_unsupported(refined, changed, config.min_support)
+    refined = drop_unsupported(refined, changed, config.min_support)
+    return refined | missed_regions(changed & ~reach, config.min_missed_area) if config.min_missed_area else refined
+
+
+def missed_regions(changed: np.ndarray, min_share: float) -> np.ndarray:
+    """Changed regions away from the prediction that cover at least `min_share` of the image
+    (speckle opened away first): on a splice, changed pixels are the edit even where the network missed it."""
+    opened = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    large = stats[:, cv2.CC_STAT_AREA] >= min_share * changed.size
+    large[0] = False
+    return large[labels]
 
 
 def fill_small_holes(mask: np.ndarray, max_share: float) -> np.ndarray:
