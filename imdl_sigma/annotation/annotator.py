@@ -13,6 +13,7 @@ from ..config import SigmaConfig
 from ..data.datasets import match_size
 from ..data.images import load_rgb
 from ..training.checkpoint import BUNDLED, build_from_checkpoint
+from .refine import pixel_difference, refine_probability
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,14 @@ class Annotator:
         if intent_maps is None and parses is not None:
             intent_maps = self.intent_maps(parses, sources, editeds)
         probs = self.network_probs(self.preprocess(sources), self.preprocess(editeds), intent_maps)
-        return upsample_to_images(probs, editeds)
+        maps = upsample_to_images(probs, editeds)
+        if not self.config.refine.enabled:
+            return maps
+        return [self.refine(m, pixel_difference(s, e)) for m, s, e in zip(maps, sources, editeds)]
+
+    def refine(self, prob: np.ndarray, difference: np.ndarray) -> np.ndarray:
+        """(H, W) probability at the edited size → the boundary-refined map (config.refine)."""
+        return refine_probability(prob, difference, self.config.mask_threshold, self.config.refine)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many
