@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Example:
+    """A docstring line that reads like a field:
+    size: not a comment
+    """
+
     # above the field
     # on two lines
     size: int = 4
@@ -41,6 +45,7 @@ def test_help_comes_from_the_fields_comments():
     assert comments["size"] == "above the field on two lines"
     assert comments["rate"] == "trailing"
     assert comments["mode"] == ""
+    assert comments["table"] == "no flag carries a dict"
 
 
 def test_absent_flags_keep_the_dataclass_defaults():

@@ -44,22 +44,23 @@ def field_comments(cls: type) -> dict[str, str]:
     lines = source.splitlines()
     comments: dict[int, str] = {}
     trailing: set[int] = set()
+    in_strings: set[int] = set()  # rows that continue a string literal begun above (docstrings)
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        row = token.start[0]
         if token.type == tokenize.COMMENT:
-            row = token.start[0]
             comments[row] = token.string.lstrip("#").strip()
             if lines[row - 1][:token.start[1]].strip():
                 trailing.add(row)
-    body_indent = None
+        elif token.type == tokenize.STRING:
+            in_strings.update(range(row + 1, token.end[0] + 1))
+    fields = {item.name for item in dataclasses.fields(cls)}
     helps, above = {}, []
-    for row, line in enumerate(lines[1:], start=2):
-        indent = len(line) - len(line.lstrip())
+    for row, line in enumerate(lines, start=1):
         if row in comments and row not in trailing:
             above.append(comments[row])
             continue
         match = FIELD_LINE.match(line)
-        if match and (body_indent is None or indent == body_indent):
-            body_indent = indent
+        if match and match.group(1) in fields and row not in in_strings and match.group(1) not in helps:
             helps[match.group(1)] = comments[row] if row in trailing else " ".join(above)
         if line.strip():
             above = []
