@@ -14,7 +14,7 @@ from torch import nn
 from ..annotation.annotator import load_pair_images, to_network_batch, upsample_to_images
 from ..errors import BadInputError
 from ..training.checkpoint import load_checkpoint
-from ..training.losses import segmentation_loss
+from ..model.losses import mask_model_output
 
 
 class ChangeModel(nn.Module):
@@ -41,15 +41,7 @@ class ChangeModel(nn.Module):
         if source_image is None:
             raise ValueError(f"{type(self).__name__} compares two images: use a paired dataset that yields 'source_image'")
         logits = self.net(source_image.float(), image.float())
-        edit_prob = torch.sigmoid(logits)
-        result = {"pred_mask": edit_prob, "pred_label": edit_prob.flatten(1).amax(1),
-                  "visual_image": {"pred_mask": edit_prob}, "visual_loss": {}, "backward_loss": None}
-        if mask is not None:
-            bce, dice = segmentation_loss(logits, mask.float())
-            loss = self.bce_weight * bce + self.dice_weight * dice + self.net.auxiliary_loss(logits, mask.float())
-            result["backward_loss"] = loss
-            result["visual_loss"] = {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
-        return result
+        return mask_model_output(logits, mask, self.bce_weight, self.dice_weight, auxiliary=self.net.auxiliary_loss)
 
 
 class ChangePredictor:

@@ -26,7 +26,7 @@ from ..config import SigmaConfig
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
 from .loop import StepResult, TrainConfig, TrainRun
-from .losses import calibration_loss, disentanglement_loss, pseudo_label_loss, segmentation_loss
+from ..model.losses import calibration_loss, disentanglement_loss, pseudo_label_loss, weighted_segmentation_loss
 from .stage1 import dataset_args, labeled_pairs, pair_loader, record_intent_coverage, validation_loader
 
 
@@ -136,8 +136,8 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
                       source_image=torch.cat([lab_source, source, source]), intent_map=intents, with_internals=True)
         logits = out["logits"]
         lab_logits, edit_logits, cal_logits = logits.split([n_lab, n_unl, n_unl])
-        bce, dice = segmentation_loss(lab_logits, labeled["mask"].to(run.device).float())
-        loss_seg = config.bce_weight * bce + config.dice_weight * dice
+        loss_seg, _ = weighted_segmentation_loss(lab_logits, labeled["mask"].to(run.device).float(),
+                                                 config.bce_weight, config.dice_weight)
         loss_cal = calibration_loss(cal_logits)
         loss_ema = pseudo_label_loss(edit_logits, teacher_prob, stage2.pseudo_high, stage2.pseudo_low)
         differences = concat_levels(out["differences"])
