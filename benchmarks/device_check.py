@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, AnnotationJob, FilterConfig
-from imdl_sigma.annotation.annotator import Annotator
+from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.config import DINOV2_BASE, TINY_DINOV2, SigmaConfig
 from imdl_sigma.data.images import load_rgb
 from imdl_sigma.data.manifest import read_manifest
@@ -177,7 +177,7 @@ def annotate_rate(annotator: Annotator, pairs: list, out: Path, batch: int, inte
 
 
 def concept_of(instruction: str) -> str:
-    from imdl_sigma.grounding.parser import parse_rules
+    from imdl_sigma.grounding.rules import parse_rules
 
     parsed = parse_rules(instruction)
     return parsed["original"] or parsed["edited"] or "object"

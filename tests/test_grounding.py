@@ -118,14 +118,19 @@ def test_ground_job_is_resumable_and_feeds_dataset_and_annotator(grounder, synth
     assert cache.load(pairs[0]).shape == (12, 12)
     sample = SigmaPairDataset(pairs, image_size=56, train=True, intent_cache=cache)[0]
     assert sample["intent_map"].shape == (1, 56, 56)
-    # A cache miss is grounded on the fly and filled in.
+    # A cache miss gets the uniform ε prior in the dataset; a trainer fills the misses first.
     fresh = IntentCache(tmp_path / "fresh")
-    on_the_fly = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh, grounder=grounder)[0]
-    assert on_the_fly["intent_map"].shape == (1, 56, 56) and fresh.has(pairs[0])
+    missed = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh, epsilon=EPS)[0]
+    assert torch.allclose(missed["intent_map"], torch.full((1, 56, 56), EPS))
+    from imdl_sigma.grounding.ground_job import fill_intent_cache
+
+    assert fill_intent_cache(pairs[:1], fresh, grounder, progress=False)["grounded"] == 1 and fresh.has(pairs[0])
+    filled = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh)[0]
+    assert filled["intent_map"].shape == (1, 56, 56) and not torch.allclose(filled["intent_map"], missed["intent_map"])
 
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.annotation.annotator import Annotator
+    from imdl_sigma.inference.annotator import Annotator
 
     config = SigmaConfig.preset("tiny")
     annotator = Annotator(SigmaNet(config), config, "random", grounder=grounder)

@@ -120,8 +120,7 @@ class SIGMA(nn.Module):
         # A preset name or config JSON path (as a command-line flag), or a SigmaConfig (from Python).
         sigma_config = config if isinstance(config, SigmaConfig) else SigmaConfig.resolve(config)
         if backbone_weights:
-            sigma_config.backbone.name_or_path = backbone_weights
-            sigma_config.backbone.pretrained = True
+            sigma_config.use_backbone_weights(backbone_weights)
         self.net = SigmaNet(sigma_config)
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight

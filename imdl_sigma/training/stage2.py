@@ -27,7 +27,7 @@ from ..data.manifest import read_manifest
 from ..errors import BadInputError
 from .loop import StepResult, TrainConfig, TrainRun
 from ..model.losses import calibration_loss, disentanglement_loss, pseudo_label_loss, weighted_segmentation_loss
-from .stage1 import dataset_args, labeled_pairs, pair_loader, record_intent_coverage, validation_loader
+from .stage1 import dataset_args, labeled_pairs, pair_loader, prepare_intent_maps, validation_loader
 
 
 @dataclass
@@ -91,9 +91,9 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
     unlabeled = [pair for manifest in unlabeled_pairs for pair in read_manifest(manifest)]
     if not unlabeled:
         raise BadInputError("Stage II needs unlabeled editing pairs (--unlabeled-pairs MANIFEST)")
-    data_args = dataset_args(sigma_config, intent_cache, grounder)
+    data_args = dataset_args(sigma_config, intent_cache)
     labeled = labeled_pairs(train_pairs)
-    coverage = record_intent_coverage(sigma_config, labeled + unlabeled, data_args)
+    coverage = prepare_intent_maps(sigma_config, labeled + unlabeled, val_pairs, data_args, grounder, progress)
     run = TrainRun(out_dir, sigma_config, config, stage=2, progress=progress, meta={
         "train_pairs": train_pairs, "unlabeled_pairs": unlabeled_pairs, "init": init, "stage2": asdict(stage2),
         "intent_maps": coverage})

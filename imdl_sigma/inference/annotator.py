@@ -1,0 +1,97 @@
+"""`Annotator`: the Python API — (source, edited, instruction) → uint8 mask at the edited size."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import SigmaConfig
+from ..grounding.parser import InstructionParser
+from ..grounding.rules import RULES
+from ..training.checkpoint import BUNDLED, build_from_checkpoint
+from .predictor import NetworkPredictor
+
+log = logging.getLogger(__name__)
+
+
+class Annotator(NetworkPredictor):
+    """SIGMA with its instruction branch. Without a grounder the intent map is the uniform ε
+    prior (the offline default); with one, each instruction is parsed (rules or an LLM) and
+    its concepts are grounded with GroundingDINO + SAM 2.1, then fused by ACSF. `parser`: a
+    parser object (grounding.parser.build_parser), rules by default.
+
+    `precision`: "bf16" runs the network under bfloat16 autocast on CUDA (the default; CPU
+    always runs float32), "fp32" turns autocast off."""
+
+    name = "sigma"
+
+    def __init__(self, model, config: SigmaConfig, checkpoint: str, device: str | torch.device = "cpu",
+                 grounder=None, parser: InstructionParser = RULES, precision: str = "bf16") -> None:
+        if precision not in ("bf16", "fp32"):
+            raise ValueError(f"unknown precision '{precision}' (bf16 or fp32)")
+        self.grounder, self.parser = grounder, parser
+        if grounder is not None and config.grounding == "none":
+            log.warning("checkpoint was trained without grounding (uniform ε prior); grounding at "
+                        "inference changes its input distribution")
+        super().__init__(model, config, checkpoint, device, config.backbone.mean, config.backbone.std)
+        self.autocast = precision == "bf16" and self.device.type == "cuda"
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu",
+                        backbone_weights: str | None = None, **kwargs) -> "Annotator":
+        """`path=None` loads the bundled stand-in checkpoint; kwargs: grounder, parser, precision."""
+        model, config, _ = build_from_checkpoint(path, backbone_weights)
+        return cls(model, config, str(path or BUNDLED), device, **kwargs)
+
+    @property
+    def provenance(self) -> dict:
+        return {"checkpoint": self.checkpoint, "config": self.config.name,
+                "grounding": "langsam" if self.grounder is not None else "none"}
+
+    def intent_maps(self, parses: list[dict], sources: list[np.ndarray], editeds: list[np.ndarray]) -> torch.Tensor | None:
+        """(B, 1, m, m) intent maps from the grounder, or None (uniform ε prior) without one."""
+        if self.grounder is None:
+            return None
+        from ..grounding.intent import intent_maps
+
+        maps = intent_maps(self.grounder, parses, sources, editeds, self.config.instruction.epsilon)
+        return torch.from_numpy(np.stack(maps))[:, None]
+
+    @torch.no_grad()
+    def network_probs(self, source: torch.Tensor, edited: torch.Tensor,
+                      intent_maps: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised (B, 3, S, S) pairs → edit probabilities (B, 1, S, S) float32, on the device
+        (no host sync: the caller copies them back once per batch)."""
+        if intent_maps is not None:
+            intent_maps = intent_maps.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output = self.net(source, edited, intent_maps)
+        return torch.sigmoid(output.logits.float())
+
+    def network_inputs(self, sources: list[np.ndarray], editeds: list[np.ndarray], parses: list[dict] | None = None,
+                       intent_maps: torch.Tensor | None = None) -> dict:
+        """`predict_proba_batch(sources, editeds, parses=None, intent_maps=None)`: intent maps
+        (B, 1, m, m), e.g. from a cache, take precedence; otherwise they are computed from
+        `parses` when a grounder is configured."""
+        if intent_maps is None and parses is not None:
+            intent_maps = self.intent_maps(parses, sources, editeds)
+        return {"intent_maps": intent_maps}
+
+    def parse(self, instructions: list[str]) -> list[dict]:
+        from ..grounding.cache import parse_many
+
+        return parse_many(instructions, self.parser)
+
+    def predict_batch(self, sources: list, editeds: list, instructions: list[str] | None = None) -> list[np.ndarray]:
+        """uint8 0/255 masks (instructions are grounded when a grounder is configured)."""
+        parses = self.parse(instructions or [""] * len(editeds)) if self.grounder is not None else None
+        maps = self.predict_proba_batch(sources, editeds, parses=parses)
+        threshold = self.config.mask_threshold
+        return [(m > threshold).astype(np.uint8) * 255 for m in maps]
+
+    def predict(self, source, edited, instruction: str = "") -> np.ndarray:
+        """One pair: PIL images, arrays or paths → (H, W) uint8 mask (0/255) at the edited size."""
+        return self.predict_batch([source], [edited], [instruction])[0]
