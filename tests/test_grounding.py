@@ -21,23 +21,17 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "cat", "
 @pytest.fixture(scope="module")
 def tiny_detector_dir(tmp_path_factory):
     """A tiny randomly initialised GroundingDINO saved like a downloaded one."""
-    from transformers import (BertConfig, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (BertTokenizerFast, GroundingDinoForObjectDetection, GroundingDinoImageProcessor,
+                              GroundingDinoProcessor)
+
+    from imdl_sigma.grounding.grounder import TINY_DETECTOR_IMAGE_SIZE, tiny_grounding_dino_config
 
     root = tmp_path_factory.mktemp("dino")
     (root / "vocab.txt").write_text("\n".join(VOCAB))
-    processor = GroundingDinoProcessor(GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192}),
+    processor = GroundingDinoProcessor(GroundingDinoImageProcessor(size=TINY_DETECTOR_IMAGE_SIZE),
                                        BertTokenizerFast(str(root / "vocab.txt")))
     torch.manual_seed(0)
-    config = GroundingDinoConfig(
-        backbone_config=SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
-                                   out_indices=[2, 3, 4], image_size=64),
-        text_config=BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64),
-        d_model=32, encoder_layers=1, decoder_layers=2, num_queries=6, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
-        max_text_len=16,
-    )
+    config = tiny_grounding_dino_config(len(VOCAB))
     GroundingDinoForObjectDetection(config).save_pretrained(root / "model")
     processor.save_pretrained(root / "model")
     return root / "model"
