@@ -36,17 +36,22 @@ VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches
     "fusion_stride_1": ("fusion at the input size (stride 1)", {"decoder.fusion_stride": 1}),
     "paper_decoder": ("paper decoder (no pixel evidence, stride 1)",
                       {"pixel_evidence.enabled": False, "decoder.fusion_stride": 1}),
+    "no_refine": ("no boundary refinement at the edited size", {"refine.enabled": False}),
 }
+INFERENCE_ONLY = ("refine.", "mask_threshold")  # switches that change no weight: scored on `full`'s
 
 
 def train_and_score(key: str, args, train_config: TrainConfig, test_sets: dict[str, list]) -> dict:
     label, overrides = VARIANTS[key]
-    run = Path(args.out) / key
-    config = SigmaConfig.preset(args.config).with_overrides({"backbone.image_size": args.size, **overrides})
+    inference_only = bool(overrides) and all(name.startswith(INFERENCE_ONLY) for name in overrides)
+    run = Path(args.out) / ("full" if inference_only else key)
+    trained = {} if inference_only else overrides
+    config = SigmaConfig.preset(args.config).with_overrides({"backbone.image_size": args.size, **trained})
     last = run / "last.pt"
     if not last.is_file():  # a finished variant is not retrained on a rerun
         train_stage1(args.train, str(run), config, train_config, intent_cache=args.intent_cache)
     annotator = Annotator.from_checkpoint(str(last))
+    annotator.config = annotator.config.with_overrides(overrides)
     scores = {name: score_pairs(pairs, ["sigma"], {"sigma": annotator}, desc=f"{key} on {name}")["sigma"]
               for name, pairs in test_sets.items()}
     return {"variant": label, "overrides": overrides, "scores": scores}

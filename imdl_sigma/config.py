@@ -7,7 +7,8 @@
 * ``tiny``    – the same classes at toy width, randomly initialised; used by the tests.
 * ``standin`` – the bundled checkpoint's configuration: a small CNN backbone trained from
   scratch, standing in for DINOv2-B because no pretrained weights can be had offline; it adds
-  the full-resolution pixel evidence and fuses at stride 4 (both switches off in ``base``).
+  the full-resolution pixel evidence, fuses at stride 4 and refines splice boundaries at the
+  edited size (the three switches off in ``base``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,24 @@ class PixelEvidenceConfig:
 
 
 @dataclass
+class RefineConfig:
+    """Boundary refinement at the edited image's own size (not in the paper; off in `base`):
+    on splice pairs the predicted boundary snaps to the exact pixel difference within a band
+    (imdl_sigma/inference/refine.py). Chosen on validation pairs from training photos."""
+
+    enabled: bool = False
+    band: float = 0.04  # share of the short side by which the boundary may grow outward
+    noise_quantile: float = 0.95  # of |Δ| farther than two bands from the prediction: the noise floor
+    max_noise: float = 0.04  # |Δ| (0–1) floor above which the pair is not a splice: no refinement
+    margin: float = 0.0  # |Δ| above the floor that counts as changed
+    min_support: float = 0.1  # share of changed pixels below which a predicted region is dropped
+    close_px: int = 1  # radius of the closing that fills pinholes of the refined mask
+    max_hole_share: float = 0.01  # enclosed holes up to this image share are filled
+    min_missed_area: float = 0.001  # changed regions away from the prediction this large (image share) are added; 0: off
+    min_far_share: float = 0.05  # image share that must lie far from the prediction to estimate the floor
+
+
+@dataclass
 class SigmaConfig(ConfigFile):
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     difference: DifferenceConfig = field(default_factory=DifferenceConfig)
@@ -150,6 +169,7 @@ class SigmaConfig(ConfigFile):
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     pixel_evidence: PixelEvidenceConfig = field(default_factory=PixelEvidenceConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     mask_threshold: float = 0.5  # probability above which a pixel is edited
     # What produced the intent maps this model was trained with: "none" (uniform ε prior,
     # the offline default) or "langsam" (GroundingDINO + SAM 2.1).
@@ -224,6 +244,7 @@ _DATACLASS_FIELDS = {
     "FusionConfig": FusionConfig,
     "DecoderConfig": DecoderConfig,
     "PixelEvidenceConfig": PixelEvidenceConfig,
+    "RefineConfig": RefineConfig,
 }
 
 TINY_DINOV2 = dict(
@@ -256,6 +277,7 @@ PRESETS: dict[str, SigmaConfig] = {
         fusion=FusionConfig(num_heads=4),
         decoder=DecoderConfig(fpn_dim=32, fuse_dim=16, fusion_stride=4),
         pixel_evidence=PixelEvidenceConfig(enabled=True),
+        refine=RefineConfig(enabled=True),
         name="standin",
     ),
 }

@@ -21,6 +21,7 @@ def test_ablations_train_and_score_every_variant(synth_pairs, tmp_path, monkeypa
     assert all(s["n"] == 12 and 0 <= s["f1"] <= 100 for r in rows for s in r["scores"].values())
     table = (out / "ablations.md").read_text()
     assert "| no DRB |" in table and "| no pixel evidence |" in table and "val F1" in table
+    assert not (out / "no_refine").exists()  # an inference-only switch is scored on `full`'s weights
 
 
 def test_results_sections_are_replaced_not_repeated(tmp_path):

@@ -187,7 +187,8 @@ class AnnotationJob:
 
             device = self.annotator.device
             decoder = PairDecoder(self.annotator.config.input_size, pair_key,
-                                  full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache)
+                                  full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache,
+                                  differences=self.annotator.config.refine.enabled)
             workers = decode_workers(self.config.workers, device)
             try:
                 for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):
@@ -232,13 +233,17 @@ class AnnotationJob:
         annotator = self.annotator
         probs = annotator.network_probs(annotator.normalise(batch.source_px), annotator.normalise(batch.edited_px),
                                         None if maps is None else torch.from_numpy(maps)[:, None])
-        items = list(zip(batch.pairs, parses, fused, grounding, batch.source_shapes, batch.edited_shapes))
+        differences = batch.differences or [None] * len(batch.pairs)
+        items = list(zip(batch.pairs, parses, fused, grounding, batch.source_shapes, batch.edited_shapes, differences))
         return PendingBatch.from_device(items, probs)
 
     def finish_pair(self, item: tuple, prob: np.ndarray) -> dict:
         """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
-        pair, parsed, used, intent, source_shape, edited_shape = item
-        mask = resize_map(prob, edited_shape) > self.annotator.config.mask_threshold
+        pair, parsed, used, intent, source_shape, edited_shape, difference = item
+        prob = resize_map(prob, edited_shape)
+        if difference is not None:
+            prob = self.annotator.refine(prob, difference.numpy())
+        mask = prob > self.annotator.config.mask_threshold
         flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
         kept = not flags or self.config.filters.action == "flag"
         mask_path = self.masks_dir / mask_name(pair)

@@ -34,6 +34,7 @@ from ..data.images import load_rgb, match_size
 from ..data.manifest import Pair
 from ..data.tensors import resize_square
 from ..errors import BadInputError
+from ..inference.refine import pixel_difference
 
 
 @dataclass
@@ -49,6 +50,7 @@ class DecodedBatch:
     sources: list[torch.Tensor] | None = None  # (H, W, 3) uint8 at the edited size, for grounding on the fly
     editeds: list[torch.Tensor] | None = None
     intent_maps: list[np.ndarray | None] | None = None  # each pair's cached (m, m) map or None; None: no cache
+    differences: list[torch.Tensor] | None = None  # (H, W) uint8 max-channel |Δ| at the edited size, to refine
 
     def pin_memory(self) -> "DecodedBatch":
         """Called by the DataLoader's pinning thread: page-locked inputs copy to the GPU asynchronously."""
@@ -59,10 +61,13 @@ class PairDecoder(Dataset):
     """A map-style dataset whose index is a batch of pairs (the sampler hands out batches).
 
     `full_size`: also return the size-matched images themselves (grounding needs them);
-    `intent_cache`: an IntentCache to read each pair's intent map from."""
+    `intent_cache`: an IntentCache to read each pair's intent map from;
+    `differences`: also return each pair's pixel difference at the edited size (refinement needs it)."""
 
-    def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None) -> None:
+    def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None,
+                 differences: bool = False) -> None:
         self.side, self.key, self.full_size, self.intent_cache = side, key, full_size, intent_cache
+        self.differences = differences
 
     def __getitem__(self, pairs: list[Pair]) -> DecodedBatch:
         read, sources, editeds, source_shapes, errors = [], [], [], [], []
@@ -82,10 +87,12 @@ class PairDecoder(Dataset):
             return DecodedBatch([], empty, empty, [], [], errors)
         maps = [self.intent_cache.load(pair) for pair in read] if self.intent_cache is not None else None
         as_tensors = (lambda images: [torch.from_numpy(image) for image in images]) if self.full_size else (lambda _: None)
+        differences = ([torch.from_numpy(pixel_difference(s, e)) for s, e in zip(sources, editeds)]
+                       if self.differences else None)
         return DecodedBatch(
             read, torch.from_numpy(resize_square(sources, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
             source_shapes, [e.shape[:2] for e in editeds], errors, as_tensors(sources), as_tensors(editeds),
-            maps,
+            maps, differences,
         )
 
 

@@ -13,6 +13,7 @@ from ..grounding.parser import InstructionParser
 from ..grounding.rules import RULES
 from ..training.checkpoint import BUNDLED, build_from_checkpoint
 from .predictor import NetworkPredictor
+from .refine import pixel_difference, refine_probability
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,17 @@ class Annotator(NetworkPredictor):
         if intent_maps is None and parses is not None:
             intent_maps = self.intent_maps(parses, sources, editeds)
         return {"intent_maps": intent_maps}
+
+    def to_images(self, probs: torch.Tensor, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
+        """The maps at each edited image's size, boundary-refined when `config.refine` is on."""
+        maps = super().to_images(probs, sources, editeds)
+        if not self.config.refine.enabled:
+            return maps
+        return [self.refine(m, pixel_difference(s, e)) for m, s, e in zip(maps, sources, editeds)]
+
+    def refine(self, prob: np.ndarray, difference: np.ndarray) -> np.ndarray:
+        """(H, W) probability at the edited size → the boundary-refined map (config.refine)."""
+        return refine_probability(prob, difference, self.config.mask_threshold, self.config.refine)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many

@@ -65,13 +65,14 @@ class NetworkPredictor:
         """A subclass's further inputs of `network_probs` for the loaded pairs (none here)."""
         return given
 
-    def to_images(self, probs: torch.Tensor, editeds: list[np.ndarray]) -> list[np.ndarray]:
-        """(B, 1, S, S) maps → one (H, W) map per edited image, at its size."""
+    def to_images(self, probs: torch.Tensor, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
+        """(B, 1, S, S) maps → one (H, W) map per edited image, at its size (a subclass may
+        post-process them with the full-size pair)."""
         return upsample_to_images(probs, editeds)
 
     @torch.no_grad()
     def predict_proba_batch(self, sources: list, editeds: list, **given) -> list[np.ndarray]:
         sources, editeds = load_pair_batch(sources, editeds)
         inputs = self.network_inputs(sources, editeds, **given)
-        return self.to_images(self.network_probs(self.preprocess(sources), self.preprocess(editeds), **inputs),
-                              editeds)
+        probs = self.network_probs(self.preprocess(sources), self.preprocess(editeds), **inputs)
+        return self.to_images(probs, sources, editeds)
