@@ -27,8 +27,8 @@ import torch
 from imdl_sigma.annotation.annotate import AnnotateConfig, annotate
 from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.cli import add_grounding_flags, grounding_config
-from imdl_sigma.data.tensors import resize_map, resize_square
 from imdl_sigma.data.images import save_mask
+from imdl_sigma.data.tensors import resize_map, resize_square
 from imdl_sigma.data.manifest import read_manifest, write_manifest
 from imdl_sigma.grounding.cache import parse_many
 
