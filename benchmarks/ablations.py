@@ -16,7 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from imdl_sigma.annotation.annotator import Annotator
+from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.images import atomic_write_bytes
 from imdl_sigma.data.manifest import read_manifest

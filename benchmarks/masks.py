@@ -28,7 +28,7 @@ from .results import markdown_table
 def dataset_manifests(items: list[str] | str) -> dict[str, Path]:
     """`--pairs` values → {dataset name: manifest}. An item is a manifest path (named after its
     folder), NAME=MANIFEST, or a registered dataset name (its folder's pairs.jsonl)."""
-    from imdl_sigma.data.registry import resolve_dataset
+    from imdl_sigma.data.dataset_names import resolve_dataset
 
     manifests = {}
     for item in [items] if isinstance(items, str) else items:

@@ -54,8 +54,7 @@ def resolve_sigma_config(name: str, overrides: list[str], backbone_weights: str 
         raise SigmaError(err.args[0]) from None
     if backbone_weights:
         check_backbone_weights(config, backbone_weights, f"config '{name}'")
-        config.backbone.name_or_path = backbone_weights
-        config.backbone.pretrained = True
+        config.use_backbone_weights(backbone_weights)
     return config
 
 
@@ -124,7 +123,7 @@ def cmd_corpus(args) -> int:
         for name, spec in CORPORA.items():
             print(f"{name:11s} {spec.kind:13s} {'masks' if spec.labeled else 'no masks':9s} {spec.note}")
         return 0
-    from .data.registry import load_registry, register_dataset, resolve_dataset
+    from .data.dataset_names import load_registry, register_dataset, resolve_dataset
 
     if args.corpus_command == "register":
         register_dataset(args.name, args.path)
@@ -254,14 +253,10 @@ def detector_weights(items: list[str] | None) -> dict[str, dict]:
 
 def cmd_parse(args) -> int:
     from .grounding.cache import ParseCache, parse_many
+    from .grounding.parser import build_parser
 
-    llm = None
-    if args.backend == "llm":
-        from .grounding.llm_parser import LLMParser
-
-        llm = LLMParser.default(args.parser_weights)
     cache = ParseCache(args.cache) if args.cache else None
-    for parsed in parse_many(args.instruction, args.backend, cache, llm):
+    for parsed in parse_many(args.instruction, build_parser(args.backend, args.parser_weights), cache):
         print(json.dumps(parsed, ensure_ascii=False))
     return 0
 
@@ -294,13 +289,11 @@ def cmd_ground(args) -> int:
     from .grounding.grounder import LangSAMGrounder
     from .grounding.ground_job import ground_pairs
 
-    grounder = LangSAMGrounder.load(grounding_config(args, required=True), args.device)
-    llm = None
-    if args.parser == "llm":
-        from .grounding.llm_parser import LLMParser
+    from .grounding.parser import build_parser
 
-        llm = LLMParser.default(args.parser_weights)
-    print(json.dumps(ground_pairs(args.pairs, args.out, grounder, args.parser, llm, args.batch_size,
+    grounder = LangSAMGrounder.load(grounding_config(args, required=True), args.device)
+    parser = build_parser(args.parser, args.parser_weights)
+    print(json.dumps(ground_pairs(args.pairs, args.out, grounder, parser, args.batch_size,
                                   args.epsilon, args.map_size, args.skip_bad)))
     return 0
 
@@ -314,7 +307,7 @@ def cmd_annotate(args) -> int:
         filters=FilterConfig(min_area=args.min_area, max_area=args.max_area,
                              max_aspect_change=args.max_aspect_change, action=args.filter),
     )
-    from .data.registry import resolve_dataset
+    from .data.dataset_names import resolve_dataset
 
     if args.backbone_weights:
         from .config import SigmaConfig
