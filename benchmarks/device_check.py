@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, AnnotationJob, FilterConfig
-from imdl_sigma.annotation.annotator import Annotator
 from imdl_sigma.bench.speed import stage_throughput
 from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import DINOV2_BASE, TINY_DINOV2, SigmaConfig
@@ -38,6 +37,7 @@ from imdl_sigma.data.images import load_rgb
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.data.synth import SynthConfig, synthesize
 from imdl_sigma.grounding.intent import DEFAULT_MAP_SIZE, IntentCache
+from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.model import SigmaNet
 from imdl_sigma.training.checkpoint import save_checkpoint
 
@@ -108,11 +108,11 @@ class TopBoxes:
 
 def random_grounder(work: Path, tiny: bool, device: torch.device):
     """LangSAMGrounder over a random GroundingDINO (saved and loaded like a downloaded one) and SAM 2.1."""
-    from transformers import (AutoProcessor, BertConfig, BertTokenizerFast, GroundingDinoConfig,
-                              GroundingDinoForObjectDetection, GroundingDinoImageProcessor, GroundingDinoProcessor,
-                              SwinConfig)
+    from transformers import (AutoProcessor, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor)
 
-    from imdl_sigma.grounding.grounder import GroundingConfig, LangSAMGrounder, build_sam_predictor
+    from imdl_sigma.grounding.grounder import (TINY_DETECTOR_IMAGE_SIZE, GroundingConfig, LangSAMGrounder,
+                                               build_sam_predictor, tiny_grounding_dino_config)
 
     words = {w for p in read_manifest(work / "synth" / "pairs.jsonl") for w in p.instruction.lower().split()}
     words |= {"object"}
@@ -122,15 +122,8 @@ def random_grounder(work: Path, tiny: bool, device: torch.device):
     (folder / "vocab.txt").write_text("\n".join(vocab))
     torch.manual_seed(0)
     if tiny:
-        image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192})
-        config = GroundingDinoConfig(
-            backbone_config=SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
-                                       out_indices=[2, 3, 4], image_size=64),
-            text_config=BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                   intermediate_size=64),
-            d_model=32, encoder_layers=1, decoder_layers=2, num_queries=6, encoder_ffn_dim=64, decoder_ffn_dim=64,
-            encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
-            max_text_len=16)
+        image_processor = GroundingDinoImageProcessor(size=TINY_DETECTOR_IMAGE_SIZE)
+        config = tiny_grounding_dino_config(len(vocab))
         sam_config, sam_side = "configs/sam2.1/sam2.1_hiera_t.yaml", 256
     else:  # GroundingDINO-T (Swin-T, BERT-base) at 800 px; SAM 2.1-S at 1024 px
         image_processor, config = GroundingDinoImageProcessor(), GroundingDinoConfig()
@@ -178,7 +171,7 @@ def annotate_rate(annotator: Annotator, pairs: list, out: Path, batch: int, inte
 
 
 def concept_of(instruction: str) -> str:
-    from imdl_sigma.grounding.parser import parse_rules
+    from imdl_sigma.grounding.rules import parse_rules
 
     parsed = parse_rules(instruction)
     return parsed["original"] or parsed["edited"] or "object"

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from imdl_sigma.grounding.parser import parse_rules
+from imdl_sigma.grounding.rules import parse_rules
 
 CASES = Path(__file__).resolve().parent.parent / "tests" / "data" / "instructions.jsonl"
 

@@ -113,15 +113,16 @@ def random_trufor_weights(folder: Path) -> tuple[str, str]:
 
 
 def build_mvss_net(spec, weights, size, random_init, tiny):
-    from IMDLBenCo.registry import MODELS
+    from .mvss import MVSSNetLocal
 
     resnet = required(weights, "resnet50", spec, allow_random=random_init)
-    return MODELS.get("MVSSNetLocal")(resnet50_weights=resnet or "")
+    return MVSSNetLocal(resnet50_weights=resnet or "")
 
 
 def build_cat_net(spec, weights, size, random_init, tiny):
     import yaml
-    from IMDLBenCo.registry import MODELS
+
+    from .catnet import CatNetLocal
 
     allow = random_init
     hrnet, dct = required(weights, "hrnet_w48", spec, allow), required(weights, "dct", spec, allow)
@@ -136,7 +137,7 @@ def build_cat_net(spec, weights, size, random_init, tiny):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle)
     try:
-        return MODELS.get("CatNetLocal")(cfg_file=handle.name)
+        return CatNetLocal(cfg_file=handle.name)
     finally:
         Path(handle.name).unlink(missing_ok=True)
 
@@ -148,10 +149,10 @@ def cat_net_input(dataset, train: bool, config):
 
 
 def build_mtcl(spec, weights, size, random_init, tiny):
-    from IMDLBenCo.registry import MODELS
+    from .mtcl import MTCL
 
     encoder = required(weights, "mit_b5", spec, allow_random=random_init)
-    return MODELS.get("MTCL")(encoder_weights=encoder or "", encoder_size="tiny" if tiny else "b5")
+    return MTCL(encoder_weights=encoder or "", encoder_size="tiny" if tiny else "b5")
 
 
 DETECTORS: dict[str, DetectorSpec] = {
@@ -185,8 +186,6 @@ def build_detector(name: str, weights: dict | None = None, input_size: int = 512
     """IMDL-BenCo model `name` with its public weights (`weights`: role → file). `random_init`:
     no weights (a missing file is then no error). `tiny` (tests): shallow variants of the same
     classes, random weights."""
-    import registry  # noqa: F401  (registers MTCL and MVSSNetLocal)
-
     spec = detector_spec(name)
     unknown = sorted(set(weights or {}) - set(spec.weights))
     if unknown:

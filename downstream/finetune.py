@@ -88,7 +88,7 @@ def check_not_empty(path: Path, name: str) -> Path:
 def locate_data(name_or_path: str, scratch: Path) -> Path:
     from imdl_sigma.data.benco_datasets import write_json_dataset
     from imdl_sigma.data.manifest import read_manifest
-    from imdl_sigma.data.registry import resolve_dataset
+    from imdl_sigma.data.dataset_names import resolve_dataset
 
     path = resolve_dataset(name_or_path)
     if path.is_dir():

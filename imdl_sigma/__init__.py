@@ -8,7 +8,7 @@ from .config import SigmaConfig  # noqa: E402
 def __getattr__(name: str):
     # Heavy entry points are imported on first use so `import imdl_sigma` stays light.
     if name == "Annotator":
-        from .annotation.annotator import Annotator
+        from .inference.annotator import Annotator
 
         return Annotator
     if name == "parse_instruction":

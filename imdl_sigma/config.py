@@ -59,6 +59,19 @@ class ConfigFile:
         """State-dict prefixes that checkpoints leave out (reloaded from pretrained weights)."""
         return ()
 
+    # State-dict prefix → the dotted boolean field that adds that module (e.g. an optional branch).
+    switched_modules: dict[str, str] = {}
+
+    def modules_added_since(self, other: "ConfigFile") -> tuple[str, ...]:
+        """Prefixes of the modules a switch turns on in this config but not in `other` (a
+        checkpoint's config): their weights cannot come from that checkpoint."""
+        return tuple(prefix for prefix, switch in self.switched_modules.items()
+                     if _field(self, switch) and not _field(other, switch))
+
+    def use_backbone_weights(self, weights: str) -> None:
+        """Build the backbone from pretrained `weights` (a local folder or a hub id in the cache)."""
+        raise ValueError(f"{type(self).__name__} has no backbone weights to set")
+
 
 @dataclass
 class BackboneConfig:
@@ -138,7 +151,7 @@ class PixelEvidenceConfig:
 class RefineConfig:
     """Boundary refinement at the edited image's own size (not in the paper; off in `base`):
     on splice pairs the predicted boundary snaps to the exact pixel difference within a band
-    (imdl_sigma/annotation/refine.py). Chosen on validation pairs from training photos."""
+    (imdl_sigma/inference/refine.py). Chosen on validation pairs from training photos."""
 
     enabled: bool = False
     band: float = 0.04  # share of the short side by which the boundary may grow outward
@@ -176,6 +189,12 @@ class SigmaConfig(ConfigFile):
         """A frozen pretrained backbone is reloaded from its weights, not stored in checkpoints."""
         return ("backbone.",) if self.backbone.freeze and self.backbone.pretrained else ()
 
+    switched_modules = {"pixel_evidence.": "pixel_evidence.enabled", "decoder.refinement.": "pixel_evidence.enabled"}
+
+    def use_backbone_weights(self, weights: str) -> None:
+        self.backbone.name_or_path = weights
+        self.backbone.pretrained = True
+
     # ---- presets --------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str) -> "SigmaConfig":
@@ -199,6 +218,12 @@ def resolve_config(cls, presets: dict, name_or_path: str, what: str):
         return cls.from_json(path)
     raise UnknownConfigKeyError(f"'{name_or_path}' is neither a {what} preset ({', '.join(sorted(presets))}) "
                                 "nor a config JSON file")
+
+
+def _field(config, dotted: str):
+    for name in dotted.split("."):
+        config = getattr(config, name)
+    return config
 
 
 def _from_dict(cls, data: dict):

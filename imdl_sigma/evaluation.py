@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import LEARNED_BASELINES, pixdiff
-from .data.datasets import match_size
-from .data.images import load_mask, load_rgb, save_mask
+from .data.images import load_mask, save_mask
 from .errors import BadInputError
+from .inference.predictor import Predictor
 from .metrics import ScoreAccumulator
 
 PIXDIFF_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu")
@@ -35,23 +35,30 @@ def expand_methods(methods: list[str], taus: tuple) -> list[str]:
     return expanded
 
 
-def load_predictors(methods: list[str], checkpoints: dict[str, str | None]) -> dict:
-    """{learned method: predictor with `predict_proba_batch` and `config.mask_threshold`}.
-    `checkpoints`: method → checkpoint path (SIGMA's defaults to the bundled one)."""
-    from .annotation.annotator import Annotator
+def load_predictor(method: str, checkpoint: str | None = None, device: str = "cpu") -> Predictor:
+    """The Predictor of a method name: `sigma` (checkpoint None: the bundled one), a learned
+    baseline (its trained checkpoint), `pixdiff` or `pixdiff-fixed@TAU` (training-free)."""
     from .baselines.change_model import ChangePredictor
+    from .inference.annotator import Annotator
 
-    predictors = {}
-    for method in (m for m in methods if m in LEARNED_METHODS):
-        path = checkpoints.get(method)
-        if method == "sigma":
-            predictors[method] = Annotator.from_checkpoint(path)
-        elif not path:
+    if method == "sigma":
+        return Annotator.from_checkpoint(checkpoint, device)
+    if method in LEARNED_METHODS:
+        if not checkpoint:
             raise BadInputError(f"method {method} needs its trained checkpoint: --{method}-checkpoint CKPT "
                                 f"(train one with `benco train --model {method} ...`)")
-        else:
-            predictors[method] = ChangePredictor.from_checkpoint(path, LEARNED_BASELINES[method])
-    return predictors
+        return ChangePredictor.from_checkpoint(checkpoint, device, architecture=LEARNED_BASELINES[method].architecture,
+                                               name=method)
+    if method == "pixdiff" or method.startswith("pixdiff-fixed@"):
+        return pixdiff.PixDiff.from_checkpoint(checkpoint, tau=float(method.split("@")[1]) if "@" in method else None)
+    raise BadInputError(f"unknown method '{method}'; known: sigma, pixdiff, pixdiff-fixed@TAU, "
+                        f"{', '.join(LEARNED_METHODS[1:])}")
+
+
+def load_predictors(methods: list[str], checkpoints: dict[str, str | None]) -> dict[str, Predictor]:
+    """{learned method: its Predictor}; `checkpoints`: method → checkpoint path (SIGMA's
+    defaults to the bundled one)."""
+    return {method: load_predictor(method, checkpoints.get(method)) for method in methods if method in LEARNED_METHODS}
 
 
 def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None, masks_dir: Path | None = None,
@@ -68,6 +75,7 @@ def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None,
     # The morph variant needs the best τ, known only after a pass: keep its candidates per τ.
     morph_scores = {tau: ScoreAccumulator() for tau in fixed_taus} if "pixdiff-morph" in methods else {}
     fixed_scores = {tau: ScoreAccumulator() for tau in fixed_taus}
+    otsu = "pixdiff-otsu" in methods
 
     def record(method: str, pair_id: str, pred: np.ndarray, truth: np.ndarray, acc: ScoreAccumulator) -> None:
         acc.add(pred, truth)
@@ -77,8 +85,7 @@ def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None,
     bar = tqdm(total=len(pairs), desc=desc, unit="pair", disable=not progress)
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        editeds = [load_rgb(p.edited, "edited image") for p in chunk]
-        sources = [match_size(load_rgb(p.source, "source image"), e, p.id) for p, e in zip(chunk, editeds)]
+        sources, editeds = map(list, zip(*(p.load_images() for p in chunk)))
         truths = []
         for pair, edited in zip(chunk, editeds):
             truth = load_mask(pair.mask)
@@ -88,8 +95,9 @@ def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None,
             truths.append(truth)
         learned_probs = {method: predictor.predict_proba_batch(sources, editeds)
                          for method, predictor in (predictors or {}).items()}
-        for i, (pair, source, edited, truth) in enumerate(zip(chunk, sources, editeds, truths)):
-            diff = pixdiff.difference_map(source, edited)
+        differences = pixdiff.PixDiff().predict_proba_batch(sources, editeds) if fixed_taus or otsu else []
+        for i, (pair, truth) in enumerate(zip(chunk, truths)):
+            diff = differences[i] if differences else None
             for tau in fixed_taus:
                 mask = pixdiff.fixed(diff, tau)
                 fixed_scores[tau].add(mask, truth)
@@ -98,7 +106,7 @@ def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None,
                     record(name, pair.id, mask, truth, scores[name])
                 if morph_scores:
                     morph_scores[tau].add(pixdiff.morph(mask), truth)
-            if "pixdiff-otsu" in scores:
+            if otsu:
                 record("pixdiff-otsu", pair.id, pixdiff.otsu(diff), truth, scores["pixdiff-otsu"])
             for method, probs in learned_probs.items():
                 record(method, pair.id, probs[i] > predictors[method].config.mask_threshold, truth, scores[method])
@@ -111,8 +119,7 @@ def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None,
         results["pixdiff-morph"] = {**morph_scores[best_tau].summary(), "tau": best_tau}
         if masks_dir is not None:  # second pass only for the chosen τ
             for pair in pairs:
-                edited = load_rgb(pair.edited)
-                diff = pixdiff.difference_map(match_size(load_rgb(pair.source), edited, pair.id), edited)
+                diff = pixdiff.difference_map(*pair.load_images())
                 save_mask(masks_dir / "pixdiff-morph" / f"{pair.id}.png", pixdiff.morph(pixdiff.fixed(diff, best_tau)))
     return {m: results[m] for m in methods}
 

@@ -54,7 +54,7 @@ def test_killed_run_resumes_to_exactly_one_output_per_pair(synth_pairs, tiny_che
     provenance = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert provenance["provenance_grounding"] == "none" and provenance["parse"]["source"] == "rules"
 
-    from imdl_sigma.data.registry import resolve_dataset
+    from imdl_sigma.data.dataset_names import resolve_dataset
 
     assert resolve_dataset("sigma_test") == out.resolve()
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
-from imdl_sigma.annotation.annotator import resize_map
+from imdl_sigma.data.tensors import resize_map
 from imdl_sigma.annotation.pipeline import OutputWriter, PendingBatch
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.interrupt import StopRequest

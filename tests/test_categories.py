@@ -13,7 +13,7 @@ from imdl_sigma.data.corpora import CORPORA
 from imdl_sigma.data.corpora.categories import CATEGORY_ACTIONS, category_action
 from imdl_sigma.data.manifest import Pair, read_manifest, write_manifest
 from imdl_sigma.grounding.acsf import fusion_action, with_corpus_actions
-from imdl_sigma.grounding.parser import ACTIONS, parse_rules
+from imdl_sigma.grounding.rules import ACTIONS, parse_rules
 from imdl_sigma.model import SigmaNet
 from imdl_sigma.training.checkpoint import save_checkpoint
 

@@ -21,23 +21,17 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "the", "cat", "
 @pytest.fixture(scope="module")
 def tiny_detector_dir(tmp_path_factory):
     """A tiny randomly initialised GroundingDINO saved like a downloaded one."""
-    from transformers import (BertConfig, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (BertTokenizerFast, GroundingDinoForObjectDetection, GroundingDinoImageProcessor,
+                              GroundingDinoProcessor)
+
+    from imdl_sigma.grounding.grounder import TINY_DETECTOR_IMAGE_SIZE, tiny_grounding_dino_config
 
     root = tmp_path_factory.mktemp("dino")
     (root / "vocab.txt").write_text("\n".join(VOCAB))
-    processor = GroundingDinoProcessor(GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192}),
+    processor = GroundingDinoProcessor(GroundingDinoImageProcessor(size=TINY_DETECTOR_IMAGE_SIZE),
                                        BertTokenizerFast(str(root / "vocab.txt")))
     torch.manual_seed(0)
-    config = GroundingDinoConfig(
-        backbone_config=SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
-                                   out_indices=[2, 3, 4], image_size=64),
-        text_config=BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64),
-        d_model=32, encoder_layers=1, decoder_layers=2, num_queries=6, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
-        max_text_len=16,
-    )
+    config = tiny_grounding_dino_config(len(VOCAB))
     GroundingDinoForObjectDetection(config).save_pretrained(root / "model")
     processor.save_pretrained(root / "model")
     return root / "model"
@@ -118,14 +112,19 @@ def test_ground_job_is_resumable_and_feeds_dataset_and_annotator(grounder, synth
     assert cache.load(pairs[0]).shape == (12, 12)
     sample = SigmaPairDataset(pairs, image_size=56, train=True, intent_cache=cache)[0]
     assert sample["intent_map"].shape == (1, 56, 56)
-    # A cache miss is grounded on the fly and filled in.
+    # A cache miss gets the uniform ε prior in the dataset; a trainer fills the misses first.
     fresh = IntentCache(tmp_path / "fresh")
-    on_the_fly = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh, grounder=grounder)[0]
-    assert on_the_fly["intent_map"].shape == (1, 56, 56) and fresh.has(pairs[0])
+    missed = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh, epsilon=EPS)[0]
+    assert torch.allclose(missed["intent_map"], torch.full((1, 56, 56), EPS))
+    from imdl_sigma.grounding.ground_job import fill_intent_cache
+
+    assert fill_intent_cache(pairs[:1], fresh, grounder, progress=False)["grounded"] == 1 and fresh.has(pairs[0])
+    filled = SigmaPairDataset(pairs[:1], image_size=56, intent_cache=fresh)[0]
+    assert filled["intent_map"].shape == (1, 56, 56) and not torch.allclose(filled["intent_map"], missed["intent_map"])
 
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.annotation.annotator import Annotator
+    from imdl_sigma.inference.annotator import Annotator
 
     config = SigmaConfig.preset("tiny")
     annotator = Annotator(SigmaNet(config), config, "random", grounder=grounder)

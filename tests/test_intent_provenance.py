@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
-from imdl_sigma.annotation.annotator import Annotator
+from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.grounding.intent import DEFAULT_MAP_SIZE, NO_GROUNDER, NOT_CACHED, IntentCache, resolve_intent_maps

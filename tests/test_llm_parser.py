@@ -4,7 +4,7 @@ import pytest
 
 from imdl_sigma.grounding.cache import ParseCache, parse_many
 from imdl_sigma.grounding.llm_parser import SYSTEM_PROMPT, LLMParser, smollm2_location
-from imdl_sigma.grounding.parser import ACTIONS, parse_rules
+from imdl_sigma.grounding.rules import ACTIONS, parse_rules
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +23,21 @@ def test_prompt_is_appendix_c_verbatim(smollm2):
 def test_llm_answers_are_validated_and_fall_back_to_rules(smollm2, tmp_path):
     instructions = ["remove the cat", "add a hat on the person", "make it more dramatic"]
     cache = ParseCache(tmp_path / "parses.jsonl")
-    parses = parse_many(instructions, "llm", cache, smollm2)
+    parses = parse_many(instructions, smollm2, cache)
     assert len(parses) == 3
     for text, parsed in zip(instructions, parses):
         assert parsed["action"] in ACTIONS and parsed["source"] in ("llm", "rules")
         if parsed["source"] == "rules":
             assert parsed == parse_rules(text)  # an invalid answer fell back, recorded as such
     reloaded = ParseCache(tmp_path / "parses.jsonl")
-    assert parse_many(instructions, "llm", reloaded, llm=None) == parses  # served from the cache
+
+    class NoModel:  # an LLM parser that would fail if asked: every answer must come from the cache
+        name = "llm"
+
+        def parse(self, texts):
+            raise AssertionError(f"parsed again: {texts}")
+
+    assert parse_many(instructions, NoModel(), reloaded) == parses
 
 
 def test_missing_llm_weights_is_a_clear_error(tmp_path):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from imdl_sigma.grounding.llm_parser import validate_answer
-from imdl_sigma.grounding.parser import ACTIONS, parse_instruction, parse_rules
+from imdl_sigma.grounding.parser import parse_instruction
+from imdl_sigma.grounding.rules import ACTIONS, parse_rules
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "instructions.jsonl").read_text().splitlines()]
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
-from imdl_sigma.annotation.annotator import Annotator
-from imdl_sigma.annotation.refine import pixel_difference, refine_probability
+from imdl_sigma.inference.annotator import Annotator
+from imdl_sigma.inference.refine import pixel_difference, refine_probability
 from imdl_sigma.config import RefineConfig, SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.metrics import pixel_scores

@@ -7,7 +7,7 @@ import torch
 
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.training.checkpoint import load_checkpoint
-from imdl_sigma.training.losses import dice_loss, segmentation_loss
+from imdl_sigma.model.losses import dice_loss, segmentation_loss
 from imdl_sigma.training.loop import TrainConfig, cosine_lr
 from imdl_sigma.training.stage1 import train_stage1
 
@@ -53,7 +53,7 @@ def test_segmentation_loss_on_hand_made_masks():
 
 # ---- Stage II losses on hand-made inputs ----------------------------------------------------
 
-from imdl_sigma.training.losses import (calibration_loss, disentanglement_loss, pseudo_label_loss,  # noqa: E402
+from imdl_sigma.model.losses import (calibration_loss, disentanglement_loss, pseudo_label_loss,  # noqa: E402
                                         pseudo_labels, supervised_contrastive)
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imdl_sigma.errors import MissingWeightsError
-from imdl_sigma.training.losses import dice_loss
+from imdl_sigma.model.losses import dice_loss
 
 ENCODERS = {  # SegformerConfig fields of the MiT sizes used here
     "b5": dict(hidden_sizes=[64, 128, 320, 512], depths=[3, 6, 40, 3], num_attention_heads=[1, 2, 5, 8],

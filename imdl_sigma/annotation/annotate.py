@@ -27,12 +27,13 @@ from ..data.images import atomic_write_bytes, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair
 from ..data.pairs import corpus_key, load_pairs, pair_key
+from ..data.tensors import resize_map
 from ..errors import BadInputError, JobInterrupted
 from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
 from ..grounding.intent import CACHED, resolve_intent_maps
+from ..grounding.parser import build_parser
 from ..interrupt import stop_on_signal
-from .annotator import resize_map
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class FilterConfig:
 @dataclass
 class AnnotateConfig:
     batch_size: int = 8
-    parser: str = "rules"  # or "llm"
+    parser: str = "rules"  # backend of grounding.parser.build_parser: "rules" or "llm"
     with_authentic: bool = False  # also list source images as "Negative" samples
     mani: bool = False  # also write an IMDL-BenCo ManiDataset (Tp/, Gt/) under DIR/mani
     filters: FilterConfig = field(default_factory=FilterConfig)
@@ -114,9 +115,12 @@ def mask_name(pair: Pair) -> str:
 
 
 class AnnotationJob:
-    def __init__(self, annotator, out_dir: str | Path, config: AnnotateConfig, llm=None,
+    """One rank's annotation of its pairs into `out_dir`; instructions are parsed by the
+    annotator's parser object (`annotator.parser`)."""
+
+    def __init__(self, annotator, out_dir: str | Path, config: AnnotateConfig,
                  rank: int = 0, world: int = 1, intent_cache=None) -> None:
-        self.annotator, self.config, self.llm = annotator, config, llm
+        self.annotator, self.config = annotator, config
         self.intent_cache = intent_cache
         self.out = Path(out_dir)
         self.rank, self.world = rank, world
@@ -216,7 +220,7 @@ class AnnotationJob:
         the network for one decoded batch; its probabilities come back to the writer (no host sync here)."""
         if not batch.pairs:
             return None
-        parses = parse_many([p.instruction for p in batch.pairs], self.config.parser, self.parse_cache, self.llm)
+        parses = parse_many([p.instruction for p in batch.pairs], self.annotator.parser, self.parse_cache)
         fused = with_corpus_actions(parses, batch.pairs)  # the action ACSF fuses with
         full_size = [None] * len(batch.pairs)  # the images themselves are decoded only to ground on the fly
         sources = full_size if batch.sources is None else [s.numpy() for s in batch.sources]
@@ -310,9 +314,9 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     the fly; `intent_cache`: a `benco ground` cache folder (pairs found there skip grounding)."""
     import torch.distributed as dist
 
-    from ..data.registry import register_dataset
+    from ..data.dataset_names import register_dataset
     from ..training.loop import setup_distributed
-    from .annotator import Annotator
+    from ..inference.annotator import Annotator
 
     config = config or AnnotateConfig()
     if not manifests and not corpora:
@@ -320,18 +324,14 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     rank, world, dist_device = setup_distributed()
     pairs = load_pairs(manifests, skip_bad)
     device = str(dist_device) if world > 1 else device
-    llm = None
-    if config.parser == "llm":
-        from ..grounding.llm_parser import LLMParser
-
-        llm = LLMParser.default(parser_weights)
+    parser = build_parser(config.parser, parser_weights)
     grounder = None
     if grounding is not None:
         from ..grounding.grounder import LangSAMGrounder
 
         grounder = LangSAMGrounder.load(grounding, device)
     annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
-                                          grounder=grounder, parser=config.parser, llm=llm,
+                                          grounder=grounder, parser=parser,
                                           precision=config.precision)
     cache = None
     if intent_cache:
@@ -344,7 +344,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
                 "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
     atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
     mine = [p for i, p in enumerate(pairs) if i % world == rank]
-    job = AnnotationJob(annotator, out, config, llm, rank, world, cache)
+    job = AnnotationJob(annotator, out, config, rank, world, cache)
     done = job.finished(resume)
     stream: Iterable[Pair | Unreadable] = mine
     if corpora:

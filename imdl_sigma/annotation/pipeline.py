@@ -30,12 +30,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.datasets import match_size
-from ..data.images import load_rgb
+from ..data.images import load_rgb, match_size
 from ..data.manifest import Pair
+from ..data.tensors import resize_square
 from ..errors import BadInputError
-from .annotator import resize_square
-from .refine import pixel_difference
+from ..inference.refine import pixel_difference
 
 
 @dataclass

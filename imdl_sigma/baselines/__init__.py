@@ -13,7 +13,6 @@ from dataclasses import dataclass
 class LearnedBaseline:
     architecture: str  # name in IMDL-BenCo's MODELS
     module: str  # where the model class lives
-    weights_field: str  # the config field `--backbone-weights` sets
     scored: bool = True  # produces masks (`ddpm-unet` is DDPM-CD's pretraining only)
 
     @property
@@ -24,7 +23,7 @@ class LearnedBaseline:
 
 
 LEARNED_BASELINES = {
-    "ddpm-unet": LearnedBaseline("DDPMUNet", "imdl_sigma.baselines.ddpm_cd", "unet_weights", scored=False),
-    "ddpm-cd": LearnedBaseline("DDPMCD", "imdl_sigma.baselines.ddpm_cd", "unet_weights"),
-    "meta-cd": LearnedBaseline("MetaCD", "imdl_sigma.baselines.meta_cd", "foundation_weights"),
+    "ddpm-unet": LearnedBaseline("DDPMUNet", "imdl_sigma.baselines.ddpm_cd", scored=False),
+    "ddpm-cd": LearnedBaseline("DDPMCD", "imdl_sigma.baselines.ddpm_cd"),
+    "meta-cd": LearnedBaseline("MetaCD", "imdl_sigma.baselines.meta_cd"),
 }

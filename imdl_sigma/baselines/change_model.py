@@ -1,20 +1,20 @@
 """What the learned change-detection baselines (DDPM-CD, Meta-CD) share with SIGMA's pipeline:
 IMDL-BenCo's model contract (so `benco train` builds and trains them through the registry on the
-same Stage I pairs, with the same BCE + Dice loss) and a predictor with the Annotator's
-`predict_proba_batch` interface (so `benco bench masks|robustness` score them the same way)."""
+same Stage I pairs, with the same BCE + Dice loss) and the Predictor protocol, through the
+same `NetworkPredictor` as SIGMA's Annotator (so `benco bench masks|robustness` score them the
+same way)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..annotation.annotator import load_pair_images, to_network_batch, upsample_to_images
 from ..errors import BadInputError
-from ..training.checkpoint import load_checkpoint
-from ..training.losses import segmentation_loss
+from ..inference.predictor import NetworkPredictor
+from ..training.checkpoint import apply_weights, load_checkpoint
+from ..model.losses import mask_model_output
 
 
 class ChangeModel(nn.Module):
@@ -41,45 +41,33 @@ class ChangeModel(nn.Module):
         if source_image is None:
             raise ValueError(f"{type(self).__name__} compares two images: use a paired dataset that yields 'source_image'")
         logits = self.net(source_image.float(), image.float())
-        edit_prob = torch.sigmoid(logits)
-        result = {"pred_mask": edit_prob, "pred_label": edit_prob.flatten(1).amax(1),
-                  "visual_image": {"pred_mask": edit_prob}, "visual_loss": {}, "backward_loss": None}
-        if mask is not None:
-            bce, dice = segmentation_loss(logits, mask.float())
-            loss = self.bce_weight * bce + self.dice_weight * dice + self.net.auxiliary_loss(logits, mask.float())
-            result["backward_loss"] = loss
-            result["visual_loss"] = {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
-        return result
+        return mask_model_output(logits, mask, self.bce_weight, self.dice_weight, auxiliary=self.net.auxiliary_loss)
 
 
-class ChangePredictor:
-    """A trained baseline checkpoint as a mask generator: `predict_proba_batch(sources, editeds)`
-    gives maps at each edited image's size; a pixel is edited where the map exceeds 0.5
-    (`config.mask_threshold`)."""
+class ChangePredictor(NetworkPredictor):
+    """A trained baseline checkpoint as a Predictor (inference.predictor): maps at each edited
+    image's size; a pixel is edited where the map exceeds `config.mask_threshold` (0.5)."""
 
-    def __init__(self, net: nn.Module, checkpoint: str, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.net = net.to(self.device).eval()
-        self.config = net.config
-        self.checkpoint = checkpoint
+    def __init__(self, net: nn.Module, checkpoint: str, device: str | torch.device = "cpu", name: str = "") -> None:
+        super().__init__(net, net.config, checkpoint, device, net.config.mean, net.config.std)
+        self.name = name or net.config.name
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, baseline, device: str = "cpu") -> "ChangePredictor":
-        """`baseline`: the method's `LearnedBaseline` spec (its registered model class)."""
-        payload = load_checkpoint(path, architecture=baseline.architecture)
-        model_class = baseline.model_class
-        config = model_class.config_class.from_dict(payload["config"])
-        net = model_class.net_class(config)
-        missing, unexpected = net.load_state_dict(payload["model"], strict=False)
-        if missing or unexpected:
-            raise BadInputError(f"checkpoint {path} does not match its config: missing {missing[:5]}, "
-                                f"unexpected {unexpected[:5]}")
-        return cls(net, str(path), device)
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", architecture: str | None = None,
+                        name: str = "") -> "ChangePredictor":
+        """The checkpoint's own registered model (`architecture`, if given, must be it)."""
+        from . import LEARNED_BASELINES
 
-    @torch.no_grad()
-    def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
-        sources, editeds = load_pair_images(sources, editeds)
-        side, mean, std = self.config.input_size, self.config.mean, self.config.std
-        logits = self.net(to_network_batch(sources, side, mean, std, self.device),
-                          to_network_batch(editeds, side, mean, std, self.device))
-        return upsample_to_images(self.net.decision_map(logits), editeds)
+        payload = load_checkpoint(path, architecture=architecture)
+        found = payload.get("architecture", "SIGMA")
+        specs = {spec.architecture: spec for spec in LEARNED_BASELINES.values() if spec.scored}
+        if found not in specs:
+            raise BadInputError(f"checkpoint {path} holds a {found} model, not a learned baseline "
+                                f"({', '.join(specs)})")
+        model_class = specs[found].model_class
+        net = model_class.net_class(model_class.config_class.from_dict(payload["config"]))
+        apply_weights(net, payload, net.config, path)
+        return cls(net, str(path), device, name)
+
+    def network_probs(self, source: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+        return self.net.decision_map(self.net(source, edited))

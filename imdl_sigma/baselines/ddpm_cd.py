@@ -59,6 +59,9 @@ class DDPMCDConfig(ConfigFile):
     mask_threshold: float = 0.5
     name: str = "ddpm_cd"
 
+    def use_backbone_weights(self, weights: str) -> None:
+        self.unet_weights = weights
+
     @classmethod
     def resolve(cls, name_or_path: str) -> "DDPMCDConfig":
         return resolve_config(cls, DDPM_CD_PRESETS, name_or_path or "ddpm_cd", "DDPM-CD")

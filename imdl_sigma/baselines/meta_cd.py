@@ -56,6 +56,9 @@ class MetaCDConfig(ConfigFile):
     mask_threshold: float = 0.5  # on the decision map, i.e. p = learnt threshold
     name: str = "meta_cd"
 
+    def use_backbone_weights(self, weights: str) -> None:
+        self.foundation_weights = weights
+
     @classmethod
     def resolve(cls, name_or_path: str) -> "MetaCDConfig":
         return resolve_config(cls, META_CD_PRESETS, name_or_path or "meta_cd", "Meta-CD")

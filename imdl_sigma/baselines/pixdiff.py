@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from ..data.images import load_pair_batch
+from ..errors import BadInputError
 
 DEFAULT_TAUS = (0.02, 0.05, 0.10, 0.15, 0.20)
 MORPH_KERNEL = 5
@@ -34,3 +40,29 @@ def otsu(diff: np.ndarray) -> np.ndarray:
         return np.zeros(diff.shape, bool)
     _, binary = cv2.threshold(quantised, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return binary.astype(bool)
+
+
+@dataclass
+class PixDiffConfig:
+    mask_threshold: float = 0.10  # τ of PixDiff-Fixed(τ): a pixel is edited where d > τ
+
+
+class PixDiff:
+    """PixDiff as a Predictor (inference.predictor): its map is the difference map d, and
+    PixDiff-Fixed(τ) is d > `config.mask_threshold`; -morph and -Otsu post-process the same d."""
+
+    name = "pixdiff"
+
+    def __init__(self, config: PixDiffConfig | None = None) -> None:
+        self.config = config or PixDiffConfig()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu", tau: float | None = None) -> "PixDiff":
+        """Training-free: there is no checkpoint to give."""
+        if path:
+            raise BadInputError(f"PixDiff is training-free: it takes no checkpoint (got {path})")
+        return cls(PixDiffConfig() if tau is None else PixDiffConfig(tau))
+
+    def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
+        sources, editeds = load_pair_batch(sources, editeds)
+        return [difference_map(source, edited) for source, edited in zip(sources, editeds)]

@@ -16,7 +16,7 @@ def resolve_baseline_config(name: str, preset: str, overrides: dict, weights: st
     spec = LEARNED_BASELINES[name]
     config = spec.model_class.config_class.resolve(preset).with_overrides(overrides)
     if weights:
-        setattr(config, spec.weights_field, weights)
+        config.use_backbone_weights(weights)
     return config
 
 
@@ -25,7 +25,7 @@ def train_baseline(name: str, train_pairs: str, out_dir: str, model_config: Conf
                    progress: bool = True) -> Path:
     spec = LEARNED_BASELINES[name]
     run = TrainRun(out_dir, model_config, config, stage=1, meta={"train_pairs": train_pairs, "baseline": name},
-                   progress=progress, architecture=spec.architecture)
+                   progress=progress, model_class=spec.model_class)
     data_args = dict(mean=model_config.mean, std=model_config.std)
     loader, sampler = pair_loader(labeled_pairs(train_pairs), model_config, config, run.world, augment=True,
                                   data_args=data_args)

@@ -27,7 +27,7 @@ TABLE1_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu", "sigma")  # 
 def dataset_manifests(items: list[str] | str) -> dict[str, Path]:
     """`--pairs` values → {dataset name: manifest}. An item is a manifest path (named after its
     folder), NAME=MANIFEST, or a registered dataset name (its folder's pairs.jsonl)."""
-    from ..data.registry import resolve_dataset
+    from ..data.dataset_names import resolve_dataset
 
     manifests = {}
     for item in [items] if isinstance(items, str) else items:

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from ..annotation.annotate import AnnotateConfig, annotate
-from ..annotation.annotator import Annotator, resize_map, resize_square
-from ..data.datasets import match_size
-from ..data.images import load_rgb, save_mask
+from ..data.images import save_mask
 from ..data.manifest import read_manifest, write_manifest
+from ..data.tensors import resize_map, resize_square
 from ..grounding.cache import parse_many
+from ..inference.annotator import Annotator
 
 
 def peak_rss_mib() -> float:
@@ -60,18 +60,17 @@ def stage_throughput(pairs, annotator: Annotator, batch_size: int, out: Path) ->
     """Each stage alone on one thread of work, as `benco annotate` runs it (decode as its workers
     do, the network under the annotator's autocast, write as its writer thread does)."""
     watch = Stopwatch(torch.cuda.synchronize if annotator.device.type == "cuda" else lambda: None)
-    net, side = annotator.model, annotator.config.input_size
+    net, side = annotator.net, annotator.config.input_size
     autocast = torch.autocast(annotator.device.type, dtype=torch.bfloat16, enabled=annotator.autocast)
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start:start + batch_size]
 
         def decode():
-            editeds = [load_rgb(p.edited) for p in batch]
-            sources = [match_size(load_rgb(p.source), e, p.id) for p, e in zip(batch, editeds)]
+            sources, editeds = map(list, zip(*(p.load_images() for p in batch)))
             return torch.from_numpy(resize_square(sources, side)), torch.from_numpy(resize_square(editeds, side)), editeds
 
         source_px, edited_px, editeds = watch.time("decode", decode)
-        watch.time("parse", parse_many, [p.instruction for p in batch], "rules")
+        watch.time("parse", parse_many, [p.instruction for p in batch])
         with autocast:
             source_in, edited_in = annotator.normalise(source_px), annotator.normalise(edited_px)
             feats = watch.time("backbone", net.encode, source_in, edited_in)
@@ -104,9 +103,8 @@ def grounding_stages(pairs, grounder, epsilon: float, batch_size: int) -> dict:
     try:
         for start in range(0, len(pairs), batch_size):
             batch = pairs[start:start + batch_size]
-            editeds = [load_rgb(p.edited) for p in batch]
-            sources = [match_size(load_rgb(p.source), e, p.id) for p, e in zip(batch, editeds)]
-            parses = watch.time("parse", parse_many, [p.instruction for p in batch], "rules")
+            sources, editeds = map(list, zip(*(p.load_images() for p in batch)))
+            parses = watch.time("parse", parse_many, [p.instruction for p in batch])
             watch.time("ground", intent_maps, grounder, parses, sources, editeds, epsilon)
     finally:
         del grounder.detect, grounder.segment  # the instance's own methods again

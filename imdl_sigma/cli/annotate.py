@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..annotation.annotate import annotate
-    from ..data.registry import resolve_dataset
+    from ..data.dataset_names import resolve_dataset
 
     job, filters = annotate_flags()
     config = job.build(args, parser=args.parser, filters=filters.build(args))

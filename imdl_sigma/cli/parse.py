@@ -17,13 +17,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..grounding.cache import ParseCache, parse_many
+    from ..grounding.parser import build_parser
 
-    llm = None
-    if args.backend == "llm":
-        from ..grounding.llm_parser import LLMParser
-
-        llm = LLMParser.default(args.parser_weights)
     cache = ParseCache(args.cache) if args.cache else None
-    for parsed in parse_many(args.instruction, args.backend, cache, llm):
+    for parsed in parse_many(args.instruction, build_parser(args.backend, args.parser_weights), cache):
         print(json.dumps(parsed, ensure_ascii=False))
     return 0

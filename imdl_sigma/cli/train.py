@@ -73,8 +73,7 @@ def sigma_config(args):
     config = SigmaConfig.resolve(args.config or "base").with_overrides(overrides(args))
     if args.backbone_weights:
         check_backbone_weights(config, args.backbone_weights, f"config '{args.config or 'base'}'")
-        config.backbone.name_or_path = args.backbone_weights
-        config.backbone.pretrained = True
+        config.use_backbone_weights(args.backbone_weights)
     return config
 
 

@@ -16,7 +16,7 @@ import torch
 from albumentations.pytorch import ToTensorV2
 from torch.utils.data import Dataset
 
-from .images import load_mask, load_rgb
+from .images import load_mask
 from .manifest import Pair, read_manifest
 
 log = logging.getLogger(__name__)
@@ -35,25 +35,17 @@ def pair_transform(image_size: int, train: bool, mean: tuple, std: tuple,
     )
 
 
-def match_size(source: np.ndarray, edited: np.ndarray, pair_id: str) -> np.ndarray:
-    """Spec §1: a source of another size is resized (bilinear) to the edited image's size."""
-    if source.shape[:2] == edited.shape[:2]:
-        return source
-    log.info("pair %s: source %s resized to edited %s", pair_id, source.shape[:2], edited.shape[:2])
-    return cv2.resize(source, (edited.shape[1], edited.shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
 class SigmaPairDataset(Dataset):
+    """`intent_cache`: an IntentCache (grounding/intent.py) filled before training (`benco
+    ground`, or the trainer grounding the pairs it lacks before it builds its loaders): workers
+    only read it, and a pair missing from it gets the uniform ε prior."""
+
     def __init__(self, pairs: "list[Pair] | str", image_size: int, train: bool = False,
                  mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225),
-                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01,
-                 grounder=None, parser: str = "rules") -> None:
+                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01) -> None:
         self.pairs = read_manifest(pairs) if isinstance(pairs, str) else list(pairs)
         self.transform = pair_transform(image_size, train, mean, std, crop_scale)
-        # An IntentCache. A pair missing from it is grounded on the fly when a grounder is
-        # given (and the result cached), else it gets the uniform ε prior.
         self.intent_cache = intent_cache
-        self.grounder, self.parser = grounder, parser
         self.epsilon = epsilon
 
     def __len__(self) -> int:
@@ -61,8 +53,7 @@ class SigmaPairDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]
-        edited = load_rgb(pair.edited, "edited image")
-        source = match_size(load_rgb(pair.source, "source image"), edited, pair.id)
+        source, edited = pair.load_images()
         if pair.mask is not None:
             mask = load_mask(pair.mask).astype(np.float32)
             if mask.shape != edited.shape[:2]:
@@ -71,7 +62,7 @@ class SigmaPairDataset(Dataset):
             mask = np.zeros(edited.shape[:2], np.float32)
         targets = {"image": edited, "source_image": source, "mask": mask}
         if self.intent_cache is not None:
-            targets["intent_map"] = self.intent_at(pair, source, edited)
+            targets["intent_map"] = self.intent_at(pair, edited.shape[:2])
         out = self.transform(**targets)
         sample = {
             "image": out["image"],
@@ -85,19 +76,12 @@ class SigmaPairDataset(Dataset):
             sample["intent_map"] = torch.as_tensor(out["intent_map"]).float().reshape(1, *out["intent_map"].shape[-2:])
         return sample
 
-    def intent_at(self, pair: Pair, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The pair's intent map stretched over the edited image, so crops and flips apply to it."""
-        height, width = edited.shape[:2]
+    def intent_at(self, pair: Pair, size: tuple[int, int]) -> np.ndarray:
+        """The pair's cached intent map stretched over the edited image (H, W), so crops and flips
+        apply to it; the uniform ε prior when the cache has none."""
+        height, width = size
         intent = self.intent_cache.load(pair)
-        if intent is None and self.grounder is not None:
-            from ..grounding.acsf import with_corpus_actions
-            from ..grounding.cache import parse_many
-            from ..grounding.intent import intent_maps
-
-            parsed = with_corpus_actions(parse_many([pair.instruction], self.parser), [pair])
-            intent = intent_maps(self.grounder, parsed, [source], [edited], self.epsilon)[0]
-            self.intent_cache.save(pair, intent)
         if intent is None:
-            log.warning("pair %s has no cached intent map and no grounder: using the uniform ε prior", pair.id)
+            log.warning("pair %s has no cached intent map: using the uniform ε prior", pair.id)
             return np.full((height, width), self.epsilon, np.float32)
         return cv2.resize(intent, (width, height), interpolation=cv2.INTER_LINEAR)

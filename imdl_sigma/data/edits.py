@@ -33,11 +33,6 @@ def with_article(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
-def definite(noun: str) -> str:
-    """'moon' → 'the moon'; mass nouns too ('the coffee')."""
-    return f"the {noun}"
-
-
 @dataclass
 class EditContext:
     concept: str  # what the source photo shows
@@ -87,7 +82,7 @@ def smooth_field(rng: np.random.Generator, height: int, width: int, amplitude: f
 def edit_remove(image, mask, rng, ctx):
     dilated = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
     filled = cv2.inpaint(image, dilated, 7, cv2.INPAINT_TELEA if rng.random() < 0.5 else cv2.INPAINT_NS)
-    return composite(image, filled, inside_alpha(mask, ctx.feather_sigma)), f"remove {definite(ctx.concept)}", "remove"
+    return composite(image, filled, inside_alpha(mask, ctx.feather_sigma)), f"remove the {ctx.concept}", "remove"
 
 
 def edit_inpaint(image, mask, rng, ctx):
@@ -97,7 +92,7 @@ def edit_inpaint(image, mask, rng, ctx):
     moved = np.roll(image, (dy, dx), axis=(0, 1))
     blended = match_colours(moved, image, mask)
     blended = cv2.GaussianBlur(blended, (0, 0), rng.uniform(0.3, 1.2))
-    return composite(image, blended, inside_alpha(mask, ctx.feather_sigma)), f"remove {definite(ctx.concept)}", "remove"
+    return composite(image, blended, inside_alpha(mask, ctx.feather_sigma)), f"remove the {ctx.concept}", "remove"
 
 
 def edit_redraw(image, mask, rng, ctx):
@@ -113,7 +108,7 @@ def edit_redraw(image, mask, rng, ctx):
         detail_weight = rng.uniform(0.15, 0.4)
         warped = (1 - detail_weight) * warped + detail_weight * detail
     warped = warped * rng.uniform(0.95, 1.05) + rng.normal(0, rng.uniform(1, 5), warped.shape)
-    instruction = f"redraw {definite(ctx.concept)}"
+    instruction = f"redraw the {ctx.concept}"
     return composite(image, warped, inside_alpha(mask, ctx.feather_sigma)), instruction, "replace"
 
 
@@ -127,7 +122,7 @@ def edit_tone(image, mask, rng, ctx):
     toned = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
     toned += rng.normal(0, rng.uniform(0, 6), toned.shape)
     word = "brighter" if brightness >= 1 else "darker"
-    instruction = f"make {definite(ctx.concept)} slightly {word}"
+    instruction = f"make the {ctx.concept} slightly {word}"
     return composite(image, toned, inside_alpha(mask, ctx.feather_sigma)), instruction, "attribute change"
 
 
@@ -139,7 +134,7 @@ def edit_recolour(image, mask, rng, ctx):
     hsv[..., 1] = np.maximum(hsv[..., 1], rng.uniform(120, 220))
     hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.8, 1.1) + 25, 0, 255)
     recoloured = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-    instruction = f"change the colour of {definite(ctx.concept)} to {colour}"
+    instruction = f"change the colour of the {ctx.concept} to {colour}"
     return composite(image, recoloured, inside_alpha(mask, ctx.feather_sigma)), instruction, "attribute change"
 
 
@@ -153,13 +148,13 @@ def edit_retexture(image, mask, rng, ctx):
         texture = crop_to(ctx.other, *image.shape[:2], rng)
     luminance = image.astype(np.float32).mean(axis=2, keepdims=True) / 255.0
     tinted = texture.astype(np.float32) * (0.5 + 0.5 * luminance) * rng.uniform(0.8, 1.2, size=3)
-    instruction = f"make {definite(ctx.concept)} look like {material}"
+    instruction = f"make the {ctx.concept} look like {material}"
     return composite(image, tinted, inside_alpha(mask, ctx.feather_sigma)), instruction, "attribute change"
 
 
 def edit_replace(image, mask, rng, ctx):
     content = crop_to(ctx.other, *image.shape[:2], rng)
-    instruction = f"replace {definite(ctx.concept)} with {with_article(ctx.other_concept)}"
+    instruction = f"replace the {ctx.concept} with {with_article(ctx.other_concept)}"
     return composite(image, content, inside_alpha(mask, ctx.feather_sigma)), instruction, "replace"
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import BadInputError
+
+log = logging.getLogger(__name__)
 
 ImageLike = "str | os.PathLike | Image.Image | np.ndarray"
 
@@ -36,6 +40,27 @@ def load_rgb(image, what: str = "image") -> np.ndarray:
         scale = 255.0 if array.max() <= 1.0 else 1.0
         array = np.clip(array * scale, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(array[..., :3])
+
+
+def match_size(source: np.ndarray, edited: np.ndarray, pair_id: str) -> np.ndarray:
+    """Spec §1: a source of another size is resized (bilinear) to the edited image's size."""
+    if source.shape[:2] == edited.shape[:2]:
+        return source
+    log.info("pair %s: source %s resized to edited %s", pair_id, source.shape[:2], edited.shape[:2])
+    return cv2.resize(source, (edited.shape[1], edited.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def load_pair(source, edited, pair_id: str = "input") -> tuple[np.ndarray, np.ndarray]:
+    """A pair's two images (paths, PIL images or arrays) as (H, W, 3) uint8 RGB, the source at
+    the edited image's size."""
+    edited = load_rgb(edited, "edited image")
+    return match_size(load_rgb(source, "source image"), edited, pair_id), edited
+
+
+def load_pair_batch(sources: list, editeds: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`load_pair` over a batch of images given as paths, PIL images or arrays: (sources, editeds)."""
+    loaded = [load_pair(source, edited) for source, edited in zip(sources, editeds)]
+    return [source for source, _ in loaded], [edited for _, edited in loaded]
 
 
 def load_mask(path, what: str = "mask") -> np.ndarray:

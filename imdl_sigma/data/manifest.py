@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import BadInputError
+from .images import load_pair
 from .jsonl import write_jsonl
 
 REQUIRED = ("id", "source", "edited")
@@ -21,6 +22,10 @@ class Pair:
     mask: str | None = None
     edit_type: str | None = None  # the corpus's own category, free text ("color_alter", "zero-edit", ...)
     corpus: str | None = None
+
+    def load_images(self):
+        """(source, edited) as (H, W, 3) uint8 RGB, the source at the edited image's size."""
+        return load_pair(self.source, self.edited, self.id)
 
     def to_record(self, root: Path | None = None) -> dict:
         record = asdict(self)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.corpora.categories import category_action
-from .parser import ACTIONS
+from .rules import ACTIONS
 
 
 def concept_map(instance_masks: np.ndarray | None, size: tuple[int, int], epsilon: float) -> np.ndarray:

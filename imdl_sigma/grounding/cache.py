@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from ..data.jsonl import read_jsonl
+from .parser import InstructionParser
+from .rules import RULES
 
 
 def parse_key(backend: str, instruction: str) -> str:
@@ -32,18 +34,11 @@ class ParseCache:
                 handle.write(json.dumps({"key": key, "instruction": instruction, "parse": parsed}) + "\n")
 
 
-def parse_many(instructions: list[str], backend: str = "rules", cache: ParseCache | None = None,
-               llm=None) -> list[dict]:
-    """Parse a batch, reading and filling the cache; the LLM sees each new text once."""
-    from .parser import parse_rules
-
-    todo = sorted({text for text in instructions if cache is None or cache.get(backend, text) is None})
-    if backend == "llm":
-        fresh = dict(zip(todo, llm.parse(todo))) if todo else {}
-    elif backend == "rules":
-        fresh = {text: parse_rules(text) for text in todo}
-    else:
-        raise ValueError(f"unknown parser backend '{backend}' (rules or llm)")
+def parse_many(instructions: list[str], parser: InstructionParser = RULES,
+               cache: ParseCache | None = None) -> list[dict]:
+    """Parse a batch, reading and filling the cache; the parser sees each new text once."""
+    todo = sorted({text for text in instructions if cache is None or cache.get(parser.name, text) is None})
+    fresh = dict(zip(todo, parser.parse(todo))) if todo else {}
     if cache is not None and fresh:
-        cache.put_many(backend, fresh)
-    return [fresh[text] if text in fresh else cache.get(backend, text) for text in instructions]
+        cache.put_many(parser.name, fresh)
+    return [fresh[text] if text in fresh else cache.get(parser.name, text) for text in instructions]

@@ -38,6 +38,27 @@ class GroundingConfig:
     batch_size: int = 8  # images per GroundingDINO / SAM image-encoder call
 
 
+# The toy detector's image processor size (pixels): small enough for CPU tests.
+TINY_DETECTOR_IMAGE_SIZE = {"shortest_edge": 128, "longest_edge": 192}
+
+
+def tiny_grounding_dino_config(vocab_size: int):
+    """GroundingDINO's architecture at toy width (Swin 16 wide, a one-layer BERT 32 wide, six
+    queries), to be randomly initialised: the tests' and the device check's stand-in detector
+    (no weights can be downloaded here)."""
+    from transformers import BertConfig, GroundingDinoConfig, SwinConfig
+
+    return GroundingDinoConfig(
+        backbone_config=SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=4,
+                                   out_indices=[2, 3, 4], image_size=64),
+        text_config=BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64),
+        d_model=32, encoder_layers=1, decoder_layers=2, num_queries=6, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_n_points=2, decoder_n_points=2,
+        max_text_len=16,
+    )
+
+
 def select_boxes(boxes: torch.Tensor, scores: torch.Tensor, iou: float, max_boxes: int) -> torch.Tensor:
     """(N, 4) xyxy boxes and their (N,) scores → (≤ max_boxes, 4): NMS, then the top scores."""
     keep = nms(boxes.float(), scores.float(), iou)[:max_boxes]  # indices by decreasing score

@@ -68,12 +68,11 @@ def resolve_intent_maps(parses: list[dict], sources: list[np.ndarray], editeds: 
     return np.stack([uniform if m is None else m for m in maps]), provenance
 
 
-def intent_coverage(pairs: list, cache: "IntentCache | None", grounder) -> dict:
-    """How many of `pairs` get a grounded intent map: those in the cache, or every pair when a
-    grounder fills the cache's misses; the others get the uniform ε prior."""
-    cached = sum(cache.has(pair) for pair in pairs) if cache is not None else 0
-    grounded = len(pairs) if cache is not None and grounder is not None else cached
-    return {"pairs": len(pairs), "grounded": grounded, "cached": cached,
+def intent_coverage(pairs: list, cache: "IntentCache | None") -> dict:
+    """How many of `pairs` get a grounded intent map (those in the cache); the others get the
+    uniform ε prior."""
+    grounded = sum(cache.has(pair) for pair in pairs) if cache is not None else 0
+    return {"pairs": len(pairs), "grounded": grounded, "cached": grounded,
             "grounded_share": round(grounded / len(pairs), 4) if pairs else 0.0}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MissingWeightsError
-from .parser import ACTIONS, parse_rules
+from .rules import ACTIONS, parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def smollm2_location() -> tuple[str, str]:
 
 
 class LLMParser:
+    name = "llm"
+
     def __init__(self, model, tokenizer, batch_size: int = 16, max_new_tokens: int = 64,
                  model_name: str = "") -> None:
         self.model = model.eval()

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import SigmaConfig
-from ..training.losses import segmentation_loss
 from .backbone import Backbone
 from .decoder import MaskDecoder
 from .difference import SemanticDifference
 from .fusion import BidirectionalRefinement, IntentEncoder
+from .losses import mask_model_output
 from .pixel_evidence import PixelEvidence
 
 
@@ -120,8 +120,7 @@ class SIGMA(nn.Module):
         # A preset name or config JSON path (as a command-line flag), or a SigmaConfig (from Python).
         sigma_config = config if isinstance(config, SigmaConfig) else SigmaConfig.resolve(config)
         if backbone_weights:
-            sigma_config.backbone.name_or_path = backbone_weights
-            sigma_config.backbone.pretrained = True
+            sigma_config.use_backbone_weights(backbone_weights)
         self.net = SigmaNet(sigma_config)
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
@@ -148,20 +147,7 @@ class SIGMA(nn.Module):
                 "(imdl_sigma.data.SigmaPairDataset) that yields 'source_image'"
             )
         output = self.net(source_image.float(), image.float(), intent_map, features=features)
-        edit_prob = torch.sigmoid(output.logits)
-        result = {
-            "pred_mask": edit_prob,
-            "pred_label": edit_prob.flatten(1).amax(1),
-            "visual_image": {"pred_mask": edit_prob},
-            "visual_loss": {},
-            "backward_loss": None,
-        }
+        result = mask_model_output(output.logits, mask, self.bce_weight, self.dice_weight)
         if with_internals:  # Stage II: logits and the DRB difference maps, through the same (DDP) call
             result["logits"], result["differences"] = output.logits, output.differences
-        if mask is not None:
-            target = mask.float()
-            bce, dice = segmentation_loss(output.logits, target)
-            loss = self.bce_weight * bce + self.dice_weight * dice
-            result["backward_loss"] = loss
-            result["visual_loss"] = {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
         return result

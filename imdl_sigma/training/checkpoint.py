@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import torch
@@ -10,6 +11,8 @@ import torch
 from ..config import ConfigFile, SigmaConfig
 from ..data.images import atomic_write_bytes
 from ..errors import BadInputError
+
+log = logging.getLogger(__name__)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "sigma_standin.pt"
 
@@ -47,6 +50,28 @@ def load_checkpoint(path: str | Path | None = None, architecture: str | None = N
     return payload
 
 
+def apply_weights(model: torch.nn.Module, payload: dict, config: ConfigFile, source: str | Path,
+                  fresh: tuple[str, ...] = ()) -> None:
+    """Load a checkpoint's weights into `model`, strictly: every key must apply, except those
+    under `config.external_weights()` (a frozen pretrained backbone, reloaded from its own
+    weights) and under `fresh` (modules a config switch adds; logged). Anything else missing,
+    unexpected or of another shape is a BadInputError naming the keys."""
+    try:
+        missing, unexpected = model.load_state_dict(payload["model"], strict=False)
+    except RuntimeError as err:  # a shape mismatch
+        detail = str(err).split("\n\t", 1)[-1].split("\n")[0]
+        raise BadInputError(f"checkpoint {source} cannot apply to this model: {detail}") from None
+    external = config.external_weights()
+    started = [k for k in missing if any(k.startswith(p) for p in fresh)]
+    unexplained = [k for k in missing if k not in started and not any(k.startswith(p) for p in external)]
+    if unexplained or unexpected:
+        raise BadInputError(f"checkpoint {source} does not match the model's config: missing "
+                            f"{sorted(unexplained)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    if started:
+        log.info("checkpoint %s has no weights for %s (%d tensors, added by this config's switches): "
+                 "they start from their initialisation", source, ", ".join(p.rstrip(".") for p in fresh), len(started))
+
+
 def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str | None = None):
     """(SigmaNet with the checkpoint's weights, its config, the raw payload)."""
     from ..model import SigmaNet
@@ -54,14 +79,7 @@ def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str 
     payload = load_checkpoint(path, architecture="SIGMA")
     config = SigmaConfig.from_dict(payload["config"])
     if backbone_weights:
-        config.backbone.name_or_path = backbone_weights
+        config.use_backbone_weights(backbone_weights)
     model = SigmaNet(config)
-    missing, unexpected = model.load_state_dict(payload["model"], strict=False)
-    external = config.external_weights()
-    allowed = [k for k in missing if any(k.startswith(p) for p in external)]
-    if unexpected or len(allowed) != len(missing):
-        raise BadInputError(
-            f"checkpoint {path or BUNDLED} does not match its config: "
-            f"missing {sorted(set(missing) - set(allowed))[:5]}, unexpected {unexpected[:5]}"
-        )
+    apply_weights(model, payload, config, path or BUNDLED)
     return model.eval(), config, payload

@@ -1,5 +1,5 @@
-"""What both training stages share: distributed set-up, the model built through IMDL-BenCo's
-registry, AdamW + warm-up/cosine schedule, gradient accumulation, bf16 autocast on GPU,
+"""What both training stages share: distributed set-up, the model built as IMDL-BenCo's train.py
+builds a registered one (class, config JSON path, loss weights), AdamW + warm-up/cosine schedule, gradient accumulation, bf16 autocast on GPU,
 checkpoints with optimizer and step, `--resume`, TensorBoard scalars and mask images, a JSONL
 log and a progress bar. A stage supplies the batches and a `step_fn(batch) -> StepResult`.
 
@@ -25,8 +25,10 @@ import torch
 import torch.distributed as dist
 
 from ..config import ConfigFile
+from ..errors import BadInputError
 from ..metrics import ScoreAccumulator
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..model import SIGMA
+from .checkpoint import apply_weights, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,6 @@ def cosine_lr(step: int, total: int, config: TrainConfig) -> float:
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def build_model(architecture: str, config_path: Path, train_config: TrainConfig):
-    """A registered model (SIGMA or a learned baseline) through IMDL-BenCo's registry, from a
-    config JSON, as IMDL-BenCo's train.py would build it."""
-    import registry  # noqa: F401  (importing it registers imdl-sigma's models into IMDL-BenCo)
-    from IMDLBenCo.registry import MODELS
-
-    return MODELS.get(architecture)(config=str(config_path), bce_weight=train_config.bce_weight,
-                                    dice_weight=train_config.dice_weight)
-
-
 def setup_distributed() -> tuple[int, int, torch.device]:
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -109,11 +101,12 @@ def evaluate(model, loader, device, threshold: float) -> dict:
 
 
 class TrainRun:
-    """One training run of a registered model (`architecture`: SIGMA by default, or a learned
-    baseline) in `out_dir`; `stage` and `architecture` are recorded in checkpoints and logs."""
+    """One training run of a model in IMDL-BenCo's contract (`model_class`: SIGMA by default, or a
+    learned baseline's class; the name it is registered under in IMDL-BenCo's MODELS is its class
+    name) in `out_dir`; `stage` and the architecture are recorded in checkpoints and logs."""
 
     def __init__(self, out_dir: str | Path, model_config: ConfigFile, config: TrainConfig, stage: int,
-                 meta: dict, progress: bool = True, architecture: str = "SIGMA") -> None:
+                 meta: dict, progress: bool = True, model_class: type | None = None) -> None:
         self.progress = progress
         self.rank, self.world, self.device = setup_distributed()
         torch.manual_seed(config.seed + self.rank)
@@ -121,7 +114,8 @@ class TrainRun:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.model_config, self.config, self.stage = model_config, config, stage
-        self.architecture = architecture
+        model_class = model_class or SIGMA
+        self.architecture = architecture = model_class.__name__
         config_path = self.out / "model_config.json"
         if self.rank == 0:
             model_config.to_json(config_path)
@@ -130,7 +124,9 @@ class TrainRun:
             (self.out / "run.json").write_text(json.dumps(run_meta, indent=2))
         if dist.is_initialized():
             dist.barrier()
-        self.model = build_model(architecture, config_path, config).to(self.device)
+        # Built as IMDL-BenCo's train.py builds a registered model: from the config JSON's path.
+        self.model = model_class(config=str(config_path), bce_weight=config.bce_weight,
+                                 dice_weight=config.dice_weight).to(self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=tuple(config.betas),
                                            weight_decay=config.weight_decay)
@@ -143,12 +139,21 @@ class TrainRun:
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.bf16 and self.device.type == "cuda")
 
     def load_weights(self, path: str | Path) -> None:
-        """Start from a checkpoint's weights only (Stage II starts from a Stage I checkpoint)."""
-        self.model.net.load_state_dict(load_checkpoint(path)["model"], strict=False)
+        """Start from a checkpoint's weights only (Stage II starts from a Stage I checkpoint).
+        Modules this config switches on and the checkpoint's did not (e.g. pixel evidence) start
+        from their initialisation; any other key that does not apply is refused."""
+        payload = load_checkpoint(path, architecture=self.architecture)
+        try:
+            previous = type(self.model_config).from_dict(payload["config"])
+        except (KeyError, TypeError) as err:
+            raise BadInputError(f"checkpoint {path}: its config does not read as {type(self.model_config).__name__} "
+                                f"({err})") from None
+        apply_weights(self.model.net, payload, self.model_config, path,
+                      fresh=self.model_config.modules_added_since(previous))
 
     def resume(self, path: str | Path) -> dict:
-        state = load_checkpoint(path)
-        self.model.net.load_state_dict(state["model"], strict=False)
+        state = load_checkpoint(path, architecture=self.architecture)
+        apply_weights(self.model.net, state, self.model_config, path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)

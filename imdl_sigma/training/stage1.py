@@ -1,6 +1,6 @@
 """Stage I: supervised training on pairs with exact masks (L_seg = BCE + Dice).
 
-The model is built through IMDL-BenCo's MODELS registry and trained through its forward
+The model (IMDL-BenCo's registered SIGMA, built as its train.py does) is trained through its forward
 contract (`backward_loss`, `pred_mask`, `visual_loss`); the loop is `loop.TrainRun` (why it is
 not IMDL-BenCo's `train_one_epoch` is said there).
 """
@@ -19,13 +19,13 @@ from ..errors import BadInputError
 from .feature_cache import FeatureCache, require_frozen_backbone
 from .loop import StepResult, TrainConfig, TrainRun
 
-__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "record_intent_coverage", "model_inputs",
+__all__ = ["TrainConfig", "train_stage1", "pair_loader", "dataset_args", "prepare_intent_maps", "model_inputs",
            "validation_loader"]
 
 log = logging.getLogger(__name__)
 
 
-def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) -> dict:
+def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None) -> dict:
     """Arguments of SigmaPairDataset shared by every loader of a run."""
     cache = None
     if intent_cache:
@@ -33,20 +33,32 @@ def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None, grounder) 
 
         cache = IntentCache(intent_cache)
     backbone = sigma_config.backbone
-    return dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon,
-                grounder=grounder)
+    return dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon)
 
 
-def record_intent_coverage(sigma_config: SigmaConfig, pairs: list, data_args: dict) -> dict:
-    """The share of the training pairs with a grounded intent map (for run.json and checkpoints);
-    the config says `grounding: langsam` only when some pair has one."""
+def prepare_intent_maps(sigma_config: SigmaConfig, pairs: list, val_pairs: str | None, data_args: dict,
+                        grounder, progress: bool) -> dict:
+    """Before any loader is built: with a `grounder`, every training and validation pair missing
+    from the intent cache is grounded now, in this process (DataLoader workers only read the
+    cache). Returns the share of the training pairs with a grounded map (for run.json and
+    checkpoints); the config says `grounding: langsam` only when some pair has one."""
     from ..grounding.intent import intent_coverage
 
-    coverage = intent_coverage(pairs, data_args["intent_cache"], data_args["grounder"])
+    cache = data_args["intent_cache"]
+    if grounder is not None:
+        from ..grounding.ground_job import fill_intent_cache
+
+        if cache is None:
+            raise BadInputError("grounding while training needs an intent cache (--intent-cache DIR) for its maps")
+
+        scored = read_manifest(val_pairs) if val_pairs else []
+        fill_intent_cache(pairs + scored, cache, grounder, epsilon=sigma_config.instruction.epsilon,
+                          progress=progress)
+    coverage = intent_coverage(pairs, cache)
     sigma_config.grounding = "langsam" if coverage["grounded"] else "none"
-    if data_args["intent_cache"] is not None and coverage["grounded"] < coverage["pairs"]:
+    if cache is not None and coverage["grounded"] < coverage["pairs"]:
         log.warning("%d of %d training pairs have no map in the intent cache %s: uniform ε prior for those",
-                    coverage["pairs"] - coverage["grounded"], coverage["pairs"], data_args["intent_cache"].root)
+                    coverage["pairs"] - coverage["grounded"], coverage["pairs"], cache.root)
     return coverage
 
 
@@ -98,15 +110,15 @@ def train_stage1(train_pairs: str, out_dir: str, sigma_config: SigmaConfig, conf
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
                  grounder=None, cache_features: str | None = None, init: str | None = None,
                  progress: bool = True) -> Path:
-    """`intent_cache`: a `benco ground` folder (pairs missing from it are grounded on the fly
-    when `grounder` is given); without one the intent map is the ε prior and the checkpoint
+    """`intent_cache`: a `benco ground` folder (pairs missing from it are grounded before
+    training when `grounder` is given); without one the intent map is the ε prior and the checkpoint
     says `grounding: none`; checkpoints record the share of pairs with a grounded map
     (`intent_maps`). `cache_features`: a folder for the frozen backbone's features."""
     if cache_features:
         require_frozen_backbone(sigma_config)  # before reading the pairs: a wrong config fails first
-    data_args = dataset_args(sigma_config, intent_cache, grounder)
+    data_args = dataset_args(sigma_config, intent_cache)
     pairs = labeled_pairs(train_pairs)
-    coverage = record_intent_coverage(sigma_config, pairs, data_args)
+    coverage = prepare_intent_maps(sigma_config, pairs, val_pairs, data_args, grounder, progress)
     run = TrainRun(out_dir, sigma_config, config, stage=1, progress=progress,
                    meta={"train_pairs": train_pairs, "cache_features": cache_features, "intent_maps": coverage})
     run.extra_state["intent_maps"] = lambda: coverage

@@ -26,9 +26,9 @@ from ..config import SigmaConfig
 from ..data.manifest import read_manifest
 from ..data.vae import VaeRoundtrip
 from ..errors import BadInputError
+from ..model.losses import calibration_loss, disentanglement_loss, pseudo_label_loss, weighted_segmentation_loss
 from .loop import StepResult, TrainConfig, TrainRun, setup_distributed
-from .losses import calibration_loss, disentanglement_loss, pseudo_label_loss, segmentation_loss
-from .stage1 import dataset_args, labeled_pairs, pair_loader, record_intent_coverage, validation_loader
+from .stage1 import dataset_args, labeled_pairs, pair_loader, prepare_intent_maps, validation_loader
 
 
 @dataclass
@@ -94,9 +94,9 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
         raise BadInputError("Stage II needs unlabeled editing pairs (--unlabeled-pairs MANIFEST)")
     if isinstance(vae, str):
         vae = VaeRoundtrip.from_path(vae, setup_distributed()[2])
-    data_args = dataset_args(sigma_config, intent_cache, grounder)
+    data_args = dataset_args(sigma_config, intent_cache)
     labeled = labeled_pairs(train_pairs)
-    coverage = record_intent_coverage(sigma_config, labeled + unlabeled, data_args)
+    coverage = prepare_intent_maps(sigma_config, labeled + unlabeled, val_pairs, data_args, grounder, progress)
     run = TrainRun(out_dir, sigma_config, config, stage=2, progress=progress, meta={
         "train_pairs": train_pairs, "unlabeled_pairs": unlabeled_pairs, "init": init, "stage2": asdict(stage2),
         "intent_maps": coverage})
@@ -139,8 +139,8 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
                       source_image=torch.cat([lab_source, source, source]), intent_map=intents, with_internals=True)
         logits = out["logits"]
         lab_logits, edit_logits, cal_logits = logits.split([n_lab, n_unl, n_unl])
-        bce, dice = segmentation_loss(lab_logits, labeled["mask"].to(run.device).float())
-        loss_seg = config.bce_weight * bce + config.dice_weight * dice
+        loss_seg, _ = weighted_segmentation_loss(lab_logits, labeled["mask"].to(run.device).float(),
+                                                 config.bce_weight, config.dice_weight)
         loss_cal = calibration_loss(cal_logits)
         loss_ema = pseudo_label_loss(edit_logits, teacher_prob, stage2.pseudo_high, stage2.pseudo_low)
         differences = concat_levels(out["differences"])

@@ -8,7 +8,7 @@ Keys are compared normalised: lower case, spaces and hyphens as "_" ("motion cha
 
 from __future__ import annotations
 
-# The five actions of the instruction parser (grounding/parser.ACTIONS; data/ does not import grounding/).
+# The five actions of the instruction parser (grounding/rules.ACTIONS; data/ does not import grounding/).
 ADD, REMOVE, ATTRIBUTE, REPLACE, GLOBAL = "add", "remove", "attribute change", "replace", "global"
 
 CATEGORY_ACTIONS: dict[str, dict[str, str]] = {

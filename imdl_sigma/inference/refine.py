@@ -36,11 +36,16 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def noise_floor(difference: np.ndarray, mask: np.ndarray, config: RefineConfig) -> float | None:
+def distance_to(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool → float32 Euclidean distance (px) of every pixel to the nearest mask pixel
+    (linear in the pixels, whatever the band: a dilation by a disk of that radius is not)."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def noise_floor(difference: np.ndarray, distance: np.ndarray, config: RefineConfig) -> float | None:
     """The pair's background |Δ| (0–1): the `noise_quantile` of `difference` farther than two
     bands from the predicted edit; None when too little of the image is that far."""
-    radius = band_radius(mask.shape, config)
-    far = cv2.dilate(mask.astype(np.uint8), _disk(2 * radius)) == 0
+    far = distance > 2 * band_radius(distance.shape, config)
     if far.mean() < config.min_far_share:
         return None
     return float(np.quantile(difference[far], config.noise_quantile)) / 255.0
@@ -51,11 +56,11 @@ def band_radius(shape: tuple[int, int], config: RefineConfig) -> int:
     return max(1, round(config.band * min(shape)))
 
 
-def snap_to_difference(mask: np.ndarray, changed: np.ndarray, config: RefineConfig) -> np.ndarray:
-    """(H, W) bool predicted mask and bool changed pixels → the refined bool mask: the changed
-    pixels within a band around the prediction, pinholes closed, small enclosed holes filled,
-    regions the pixels do not support dropped."""
-    reach = cv2.dilate(mask.astype(np.uint8), _disk(band_radius(mask.shape, config))).astype(bool)
+def snap_to_difference(distance: np.ndarray, changed: np.ndarray, config: RefineConfig) -> np.ndarray:
+    """Distances to the predicted mask and bool changed pixels, (H, W) → the refined bool mask:
+    the changed pixels within a band around the prediction, pinholes closed, small enclosed holes
+    filled, regions the pixels do not support dropped."""
+    reach = distance <= band_radius(distance.shape, config)
     refined = reach & changed
     if config.close_px:
         refined = cv2.morphologyEx(refined.astype(np.uint8), cv2.MORPH_CLOSE, _disk(config.close_px)).astype(bool)
@@ -105,9 +110,9 @@ def refine_probability(prob: np.ndarray, difference: np.ndarray, threshold: floa
         return prob
     if difference.shape != prob.shape:
         raise ValueError(f"difference {difference.shape} and probability {prob.shape} differ in size")
-    mask = prob > threshold
-    floor = noise_floor(difference, mask, config)
+    distance = distance_to(prob > threshold)
+    floor = noise_floor(difference, distance, config)
     if floor is None or floor > config.max_noise:
         return prob
     changed = difference > 255.0 * (floor + config.margin)
-    return snap_to_difference(mask, changed, config).astype(np.float32)
+    return snap_to_difference(distance, changed, config).astype(np.float32)

@@ -1,6 +1,11 @@
-"""Losses of both training stages (spec §6)."""
+"""Losses of both training stages (spec §6), and the output every mask model returns.
+
+In the model layer because the models' `forward` computes L_seg when given a mask; the
+training stages import them from here."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +23,32 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(BCE, Dice) of L_seg = BCE + Dice."""
     return F.binary_cross_entropy_with_logits(logits, target), dice_loss(logits, target)
+
+
+def weighted_segmentation_loss(logits: torch.Tensor, target: torch.Tensor, bce_weight: float,
+                               dice_weight: float) -> tuple[torch.Tensor, dict]:
+    """L_seg = w_bce·BCE + w_dice·Dice and its detached parts {"seg_loss", "bce", "dice"}."""
+    bce, dice = segmentation_loss(logits, target)
+    loss = bce_weight * bce + dice_weight * dice
+    return loss, {"seg_loss": loss.detach(), "bce": bce.detach(), "dice": dice.detach()}
+
+
+def mask_model_output(logits: torch.Tensor, mask: torch.Tensor | None, bce_weight: float, dice_weight: float,
+                      auxiliary: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> dict:
+    """IMDL-BenCo's model output for mask logits (B, 1, H, W): `pred_mask` (probabilities),
+    `pred_label` (the image's highest probability), `visual_image`, and with a `mask` the
+    weighted L_seg (plus `auxiliary(logits, target)`, a model's own extra term) as `backward_loss`."""
+    edit_prob = torch.sigmoid(logits)
+    result = {"pred_mask": edit_prob, "pred_label": edit_prob.flatten(1).amax(1),
+              "visual_image": {"pred_mask": edit_prob}, "visual_loss": {}, "backward_loss": None}
+    if mask is not None:
+        target = mask.float()
+        loss, parts = weighted_segmentation_loss(logits, target, bce_weight, dice_weight)
+        if auxiliary is not None:
+            loss = loss + auxiliary(logits, target)
+            parts["seg_loss"] = loss.detach()
+        result["backward_loss"], result["visual_loss"] = loss, parts
+    return result
 
 
 # ---- Stage II ------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Inference: the `Predictor` protocol every mask generator follows, and SIGMA's `Annotator`."""
