@@ -16,6 +16,7 @@ import torch
 from albumentations.pytorch import ToTensorV2
 from torch.utils.data import Dataset
 
+from ..config import InstructionConfig
 from .images import load_mask
 from .manifest import Pair, read_manifest
 
@@ -42,7 +43,7 @@ class SigmaPairDataset(Dataset):
 
     def __init__(self, pairs: "list[Pair] | str", image_size: int, train: bool = False,
                  mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225),
-                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = 0.01) -> None:
+                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = InstructionConfig.epsilon) -> None:
         self.pairs = read_manifest(pairs) if isinstance(pairs, str) else list(pairs)
         self.transform = pair_transform(image_size, train, mean, std, crop_scale)
         self.intent_cache = intent_cache
