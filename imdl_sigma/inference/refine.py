@@ -66,7 +66,9 @@ def snap_to_difference(distance: np.ndarray, changed: np.ndarray, config: Refine
         refined = cv2.morphologyEx(refined.astype(np.uint8), cv2.MORPH_CLOSE, _disk(config.close_px)).astype(bool)
     refined = fill_small_holes(refined, config.max_hole_share)
     refined = drop_unsupported(refined, changed, config.min_support)
-    return refined | missed_regions(changed & ~reach, config.min_missed_area) if config.min_missed_area else refined
+    if config.min_missed_area:
+        refined |= missed_regions(changed & ~reach, config.min_missed_area)
+    return refined
 
 
 def missed_regions(changed: np.ndarray, min_share: float) -> np.ndarray:
