@@ -39,6 +39,7 @@ VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches
     "paper_decoder": ("paper decoder (no pixel evidence, stride 1)",
                       {"pixel_evidence.enabled": False, "decoder.fusion_stride": 1}),
     "no_refine": ("no boundary refinement at the edited size", {"refine.enabled": False}),
+    "no_align": ("no photometric alignment of the source", {"align.enabled": False}),
 }
 INFERENCE_ONLY = ("refine.", "mask_threshold")  # switches that change no weight: scored on `full`'s
 

@@ -7,8 +7,9 @@
 * ``tiny``    – the same classes at toy width, randomly initialised; used by the tests.
 * ``standin`` – the bundled checkpoint's configuration: a small CNN backbone trained from
   scratch, standing in for DINOv2-B because no pretrained weights can be had offline; it adds
-  the full-resolution pixel evidence, fuses at stride 4 and refines splice boundaries at the
-  edited size (the three switches off in ``base``).
+  the full-resolution pixel evidence, fuses at stride 4, aligns the source photometrically to
+  the edited image and refines splice boundaries at the edited size (the four switches off in
+  ``base``).
 """
 
 from __future__ import annotations
@@ -166,6 +167,26 @@ class RefineConfig:
 
 
 @dataclass
+class AlignConfig:
+    """Photometric alignment of the source to the edited image before either is compared (not in
+    the paper; off in `base`): shift, blur and tone fitted robustly (imdl_sigma/data/align.py).
+    Chosen on validation pairs from training photos."""
+
+    enabled: bool = False
+    blur_sigmas: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # px at the edited size; 0 (no blur) always tried
+    tone_degree: int = 2  # degree of the per-channel tone polynomial
+    trim: float = 0.7  # share of lowest-residual pixels that the fit and its score use
+    fit_iterations: int = 3  # trimmed least-squares fits, the first on the pixels closest to identity
+    max_shift_px: float = 2.0  # a phase-correlation shift larger than this is not applied
+    min_shift_px: float = 0.1  # nor one smaller than this
+    shift_window: int = 512  # side (px) of the central crop the shift is measured on
+    crop: int = 160  # side (px) of the crops the parameters are estimated on
+    grid: int = 3  # crops per side of the image (grid × grid), corner to corner
+    sample_stride: int = 3  # every n-th pixel of a crop enters the fit
+    min_gain: float = 0.5  # trimmed mean |Δ| (0–255 levels) a candidate must save over the identity
+
+
+@dataclass
 class SigmaConfig(ConfigFile):
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     difference: DifferenceConfig = field(default_factory=DifferenceConfig)
@@ -174,6 +195,7 @@ class SigmaConfig(ConfigFile):
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     pixel_evidence: PixelEvidenceConfig = field(default_factory=PixelEvidenceConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
     mask_threshold: float = 0.5  # probability above which a pixel is edited
     # What produced the intent maps this model was trained with: "none" (uniform ε prior,
     # the offline default) or "langsam" (GroundingDINO + SAM 2.1).
@@ -271,6 +293,7 @@ PRESETS: dict[str, SigmaConfig] = {
         decoder=DecoderConfig(fpn_dim=32, fuse_dim=16, fusion_stride=4),
         pixel_evidence=PixelEvidenceConfig(enabled=True),
         refine=RefineConfig(enabled=True),
+        align=AlignConfig(enabled=True),
         name="standin",
     ),
 }

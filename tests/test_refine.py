@@ -89,9 +89,9 @@ def test_refine_config_round_trips_and_old_configs_read_without_it():
     assert SigmaConfig.from_dict(legacy).refine == RefineConfig()
 
 
-def test_annotate_and_the_python_api_refine_alike(synth_pairs, tmp_path):
+def test_annotate_and_the_python_api_refine_and_align_alike(synth_pairs, tmp_path):
     torch.manual_seed(0)
-    config = SigmaConfig.preset("tiny").with_overrides({"refine.enabled": True})
+    config = SigmaConfig.preset("tiny").with_overrides({"refine.enabled": True, "align.enabled": True})
     checkpoint = tmp_path / "tiny_refine.pt"
     save_checkpoint(checkpoint, SigmaNet(config), config, stage=0)
     out = tmp_path / "out"

@@ -188,7 +188,7 @@ class AnnotationJob:
             device = self.annotator.device
             decoder = PairDecoder(self.annotator.config.input_size, pair_key,
                                   full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache,
-                                  differences=self.annotator.config.refine.enabled)
+                                  differences=self.annotator.config.refine.enabled, align=self.annotator.config.align)
             workers = decode_workers(self.config.workers, device)
             try:
                 for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import AlignConfig
+from ..data.align import align_source
 from ..data.images import load_rgb, match_size
 from ..data.manifest import Pair
 from ..data.tensors import resize_square
@@ -62,12 +64,14 @@ class PairDecoder(Dataset):
 
     `full_size`: also return the size-matched images themselves (grounding needs them);
     `intent_cache`: an IntentCache to read each pair's intent map from;
-    `differences`: also return each pair's pixel difference at the edited size (refinement needs it)."""
+    `differences`: also return each pair's pixel difference at the edited size (refinement needs it);
+    `align`: the network's source is aligned to the edited image (the annotator's config.align);
+    the differences are the raw ones, as the Annotator's refinement measures them."""
 
     def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None,
-                 differences: bool = False) -> None:
+                 differences: bool = False, align: AlignConfig = AlignConfig()) -> None:
         self.side, self.key, self.full_size, self.intent_cache = side, key, full_size, intent_cache
-        self.differences = differences
+        self.differences, self.align = differences, align
 
     def __getitem__(self, pairs: list[Pair]) -> DecodedBatch:
         read, sources, editeds, source_shapes, errors = [], [], [], [], []
@@ -89,8 +93,9 @@ class PairDecoder(Dataset):
         as_tensors = (lambda images: [torch.from_numpy(image) for image in images]) if self.full_size else (lambda _: None)
         differences = ([torch.from_numpy(pixel_difference(s, e)) for s, e in zip(sources, editeds)]
                        if self.differences else None)
+        aligned = [align_source(s, e, self.align) for s, e in zip(sources, editeds)]  # the network's sources
         return DecodedBatch(
-            read, torch.from_numpy(resize_square(sources, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
+            read, torch.from_numpy(resize_square(aligned, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
             source_shapes, [e.shape[:2] for e in editeds], errors, as_tensors(sources), as_tensors(editeds),
             maps, differences,
         )

@@ -16,7 +16,8 @@ import torch
 from albumentations.pytorch import ToTensorV2
 from torch.utils.data import Dataset
 
-from ..config import InstructionConfig
+from ..config import AlignConfig, InstructionConfig
+from .align import align_source
 from .images import load_mask
 from .manifest import Pair, read_manifest
 
@@ -39,15 +40,18 @@ def pair_transform(image_size: int, train: bool, mean: tuple, std: tuple,
 class SigmaPairDataset(Dataset):
     """`intent_cache`: an IntentCache (grounding/intent.py) filled before training (`benco
     ground`, or the trainer grounding the pairs it lacks before it builds its loaders): workers
-    only read it, and a pair missing from it gets the uniform ε prior."""
+    only read it, and a pair missing from it gets the uniform ε prior. `align`: the source is
+    aligned to the edited image before the transform, as at inference (config.align)."""
 
     def __init__(self, pairs: "list[Pair] | str", image_size: int, train: bool = False,
                  mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225),
-                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = InstructionConfig.epsilon) -> None:
+                 intent_cache=None, crop_scale: tuple = (0.5, 1.0), epsilon: float = InstructionConfig.epsilon,
+                 align: AlignConfig = AlignConfig()) -> None:
         self.pairs = read_manifest(pairs) if isinstance(pairs, str) else list(pairs)
         self.transform = pair_transform(image_size, train, mean, std, crop_scale)
         self.intent_cache = intent_cache
         self.epsilon = epsilon
+        self.align = align
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -55,6 +59,7 @@ class SigmaPairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]
         source, edited = pair.load_images()
+        source = align_source(source, edited, self.align)
         if pair.mask is not None:
             mask = load_mask(pair.mask).astype(np.float32)
             if mask.shape != edited.shape[:2]:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..config import SigmaConfig
+from ..data.align import align_source
 from ..grounding.parser import InstructionParser
 from ..grounding.rules import RULES
 from ..training.checkpoint import BUNDLED, build_from_checkpoint
@@ -71,6 +72,12 @@ class Annotator(NetworkPredictor):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             output = self.net(source, edited, intent_maps)
         return torch.sigmoid(output.logits.float())
+
+    def aligned(self, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
+        """Each source with its pair's global shift, blur and tone applied (`config.align`): the
+        network's input. The refinement still measures the raw difference, so it keeps to pairs
+        whose outside is untouched."""
+        return [align_source(source, edited, self.config.align) for source, edited in zip(sources, editeds)]
 
     def network_inputs(self, sources: list[np.ndarray], editeds: list[np.ndarray], parses: list[dict] | None = None,
                        intent_maps: torch.Tensor | None = None) -> dict:

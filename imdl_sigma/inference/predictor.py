@@ -61,6 +61,10 @@ class NetworkPredictor:
         float32 on the device."""
         raise NotImplementedError
 
+    def aligned(self, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
+        """The sources the network compares with the edited images (a subclass may align them)."""
+        return sources
+
     def network_inputs(self, sources: list[np.ndarray], editeds: list[np.ndarray], **given) -> dict:
         """A subclass's further inputs of `network_probs` for the loaded pairs (none here)."""
         return given
@@ -74,5 +78,5 @@ class NetworkPredictor:
     def predict_proba_batch(self, sources: list, editeds: list, **given) -> list[np.ndarray]:
         sources, editeds = load_pair_batch(sources, editeds)
         inputs = self.network_inputs(sources, editeds, **given)
-        probs = self.network_probs(self.preprocess(sources), self.preprocess(editeds), **inputs)
+        probs = self.network_probs(self.preprocess(self.aligned(sources, editeds)), self.preprocess(editeds), **inputs)
         return self.to_images(probs, sources, editeds)

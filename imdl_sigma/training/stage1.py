@@ -33,7 +33,8 @@ def dataset_args(sigma_config: SigmaConfig, intent_cache: str | None) -> dict:
 
         cache = IntentCache(intent_cache)
     backbone = sigma_config.backbone
-    return dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon)
+    return dict(mean=backbone.mean, std=backbone.std, intent_cache=cache, epsilon=sigma_config.instruction.epsilon,
+                align=sigma_config.align)
 
 
 def prepare_intent_maps(sigma_config: SigmaConfig, pairs: list, val_pairs: str | None, data_args: dict,

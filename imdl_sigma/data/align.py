@@ -1,0 +1,163 @@
+"""Photometric alignment of the source to the edited image (not in the paper; `AlignConfig`).
+
+A post-processed or regenerated edited image differs from its source everywhere: blurred,
+re-toned, shifted by a pixel. Those global changes drown the local edit in the pixel
+difference, for the network's pixel evidence and for the boundary refinement alike. Edits
+cover a minority of the image, so the global change can be fitted robustly and applied to the
+source before anything is compared:
+
+    aligned = tone(blur_σ(shift_(dx, dy)(source)))
+
+* shift: sub-pixel translation by phase correlation of the two grey images;
+* blur: a Gaussian σ from a candidate list, chosen by the fit below;
+* tone: a per-channel polynomial of the blurred source, fitted by trimmed least squares (the
+  pixels with the largest residual — the edit — are left out of the fit and of its score).
+
+The parameters are estimated on a grid of crops at the edited image's own size (σ is in its
+pixels), and a candidate replaces the identity only when it lowers the trimmed residual by
+`min_gain`: a splice whose outside is pixel-identical keeps its exact source.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..config import AlignConfig
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The fitted global change: apply(source) ≈ the edited image outside the edit."""
+
+    shift: tuple[float, float] = (0.0, 0.0)  # (dx, dy) px
+    sigma: float = 0.0  # Gaussian blur, px
+    tone: np.ndarray | None = None  # (3, degree + 1) polynomial coefficients per channel, on [0, 1]
+
+    @property
+    def is_identity(self) -> bool:
+        return self.shift == (0.0, 0.0) and self.sigma == 0.0 and self.tone is None
+
+    def apply(self, source: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 → the aligned (H, W, 3) uint8 source."""
+        out = source
+        if self.shift != (0.0, 0.0):
+            out = translate(out, *self.shift)
+        if self.sigma > 0:
+            out = cv2.GaussianBlur(out, (0, 0), self.sigma)
+        if self.tone is not None:
+            out = cv2.LUT(out, tone_lut(self.tone))
+        return out
+
+
+def translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def tone_lut(tone: np.ndarray) -> np.ndarray:
+    """(3, degree + 1) coefficients → (1, 256, 3) uint8 lookup table for cv2.LUT."""
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    curves = np.stack([np.polyval(coefficients[::-1], levels) for coefficients in tone], axis=-1)
+    return np.clip(curves * 255.0 + 0.5, 0, 255).astype(np.uint8)[None]
+
+
+def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[tuple[int, int, int, int]], int]:
+    """(top, left, bottom, right) of a grid of crops that the parameters are estimated on, and
+    the px of context each has inside the image (`margin`; 0 for a tiny image, used whole)."""
+    height, width = shape
+    side = min(config.crop, height - 2 * margin, width - 2 * margin)
+    if side < 8:
+        return [(0, 0, height, width)], 0
+
+    def starts(length: int) -> list[int]:
+        span = length - 2 * margin - side
+        steps = max(1, config.grid - 1)  # corner to corner, so the crops sample the whole image
+        return sorted({margin + round(span * i / steps) for i in range(config.grid)}) if span > 0 else [margin]
+
+    return [(top, left, top + side, left + side) for top in starts(height) for left in starts(width)], margin
+
+
+def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[float, float]:
+    """Sub-pixel (dx, dy) that moves the source onto the edited image, or (0, 0)."""
+    height, width = edited.shape[:2]
+    side = min(config.shift_window, height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    grey = [cv2.cvtColor(image[top:top + side, left:left + side], cv2.COLOR_RGB2GRAY).astype(np.float32)
+            for image in (source, edited)]
+    window = cv2.createHanningWindow(grey[0].shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(grey[0], grey[1], window)
+    if not (config.min_shift_px <= math.hypot(dx, dy) <= config.max_shift_px):
+        return (0.0, 0.0)
+    return (float(dx), float(dy))
+
+
+def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[np.ndarray, float]:
+    """(N, 3) float source and edited pixels in [0, 1] → per-channel polynomial (3, degree + 1)
+    and the trimmed mean residual (0–255 levels)."""
+    powers = np.stack([np.stack([source[:, c] ** k for k in range(config.tone_degree + 1)], axis=1)
+                       for c in range(3)])  # (3, N, degree + 1)
+    keep = trimmed(np.abs(source - edited).mean(axis=1), config.trim)  # tone changes are mild: start near identity
+    ridge = 1e-6 * np.eye(config.tone_degree + 1, dtype=np.float32)
+    for _ in range(config.fit_iterations):
+        tone = np.stack([np.linalg.solve(p[keep].T @ p[keep] + ridge, p[keep].T @ edited[keep, c])
+                         for c, p in enumerate(powers)])  # (3, degree + 1)
+        residual = np.abs(np.stack([p @ t for p, t in zip(powers, tone)], axis=1) - edited).mean(axis=1)
+        keep = trimmed(residual, config.trim)
+    return tone, float(residual[keep].mean()) * 255.0
+
+
+def trimmed(residual: np.ndarray, trim: float) -> np.ndarray:
+    """Bool: the `trim` share of pixels with the lowest residual."""
+    cut = min(len(residual) - 1, int(trim * len(residual)))
+    return residual <= np.partition(residual, cut)[cut]
+
+
+def trimmed_residual(source: np.ndarray, edited: np.ndarray, trim: float) -> float:
+    """Trimmed mean |Δ| (0–255 levels) of (N, 3) pixels in [0, 1]."""
+    residual = np.abs(source - edited).mean(axis=1)
+    return float(residual[trimmed(residual, trim)].mean()) * 255.0
+
+
+def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Alignment:
+    """The global change from source to edited ((H, W, 3) uint8, same size) that leaves the
+    smallest trimmed residual; the identity unless a candidate saves `min_gain`."""
+    if source.shape != edited.shape:
+        raise ValueError(f"source {source.shape} and edited {edited.shape} differ in size")
+    margin = math.ceil(3 * max(config.blur_sigmas, default=0) + config.max_shift_px) + 1
+    boxes, context = crop_boxes(edited.shape[:2], config, margin)
+    step = config.sample_stride
+
+    def crops(image: np.ndarray, pad: int) -> list[np.ndarray]:
+        return [image[t - pad:b + pad, l - pad:r + pad] for t, l, b, r in boxes]
+
+    def samples(padded: list[np.ndarray], pad: int) -> np.ndarray:
+        """Crops with `pad` px of context → (N, 3) float pixels in [0, 1], every `step`-th."""
+        inner = [c[pad:c.shape[0] - pad:step, pad:c.shape[1] - pad:step] for c in padded]
+        return np.concatenate([c.reshape(-1, 3) for c in inner]).astype(np.float32) / 255.0
+
+    target = samples(crops(edited, 0), 0)
+    identity_score = trimmed_residual(samples(crops(source, 0), 0), target, config.trim)
+    best, best_score = Alignment(), identity_score
+    for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}:
+        padded = crops(source, context)
+        if shift != (0.0, 0.0):
+            padded = [translate(c, *shift) for c in padded]
+        for sigma in (0.0,) + tuple(config.blur_sigmas):
+            blurred = [cv2.GaussianBlur(c, (0, 0), sigma) for c in padded] if sigma > 0 else padded
+            tone, score = fit_tone(samples(blurred, context), target, config)
+            if score < best_score:
+                best, best_score = Alignment(shift, float(sigma), tone), score
+    return best if best_score <= identity_score - config.min_gain else Alignment()
+
+
+def align_source(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> np.ndarray:
+    """The source with the pair's global change applied (unchanged when disabled or when the
+    identity fits best)."""
+    if not config.enabled:
+        return source
+    return estimate(source, edited, config).apply(source)
