@@ -75,6 +75,14 @@ def test_tone_drift_is_fitted():
     assert outside_residual(aligned, edited, mask) < 1.0
 
 
+def test_a_global_tone_edit_is_not_aligned_away():
+    """"Make it darker" over the whole image is the edit itself, beyond any regeneration drift."""
+    source = photo(seed=8)
+    darker = (source.astype(np.float64) * 0.6).astype(np.uint8)
+    alignment = estimate(source, darker, ON)
+    assert alignment.tone is None and alignment.sigma == 0
+
+
 def test_a_sub_pixel_shift_is_found():
     source = photo(256, seed=4)
     edited = translate(source, 1.25, -0.75)

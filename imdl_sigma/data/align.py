@@ -11,7 +11,9 @@ source before anything is compared:
 * shift: sub-pixel translation by phase correlation of the two grey images;
 * blur: a Gaussian σ from a candidate list, chosen by the fit below;
 * tone: a per-channel polynomial of the blurred source, fitted by trimmed least squares (the
-  pixels with the largest residual — the edit — are left out of the fit and of its score).
+  pixels with the largest residual — the edit — are left out of the fit and of its score);
+  a curve that moves any level by more than `max_tone_change` is a global edit ("make it
+  darker"), not drift, and is not applied.
 
 The parameters are estimated on a grid of crops at the edited image's own size (σ is in its
 pixels), and a candidate replaces the identity only when it lowers the trimmed residual by
@@ -96,9 +98,10 @@ def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) 
     return (float(dx), float(dy))
 
 
-def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[np.ndarray, float]:
+def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[np.ndarray | None, float]:
     """(N, 3) float source and edited pixels in [0, 1] → per-channel polynomial (3, degree + 1)
-    and the trimmed mean residual (0–255 levels)."""
+    and the trimmed mean residual (0–255 levels); no polynomial (and the residual without one)
+    when the fitted curve moves a level by more than `max_tone_change`."""
     powers = np.stack([np.stack([source[:, c] ** k for k in range(config.tone_degree + 1)], axis=1)
                        for c in range(3)])  # (3, N, degree + 1)
     keep = trimmed(np.abs(source - edited).mean(axis=1), config.trim)  # tone changes are mild: start near identity
@@ -108,7 +111,15 @@ def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tup
                          for c, p in enumerate(powers)])  # (3, degree + 1)
         residual = np.abs(np.stack([p @ t for p, t in zip(powers, tone)], axis=1) - edited).mean(axis=1)
         keep = trimmed(residual, config.trim)
+    if tone_change(tone) > config.max_tone_change:  # beyond a regeneration's drift: an edit, not aligned away
+        return None, trimmed_residual(source, edited, config.trim)
     return tone, float(residual[keep].mean()) * 255.0
+
+
+def tone_change(tone: np.ndarray) -> float:
+    """Largest |curve(x) − x| over x in [0, 1] of (3, degree + 1) tone coefficients."""
+    levels = np.linspace(0.0, 1.0, 256)
+    return float(max(np.abs(np.polyval(coefficients[::-1], levels) - levels).max() for coefficients in tone))
 
 
 def trimmed(residual: np.ndarray, trim: float) -> np.ndarray:
@@ -150,7 +161,7 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
         for sigma in (0.0,) + tuple(config.blur_sigmas):
             blurred = [cv2.GaussianBlur(c, (0, 0), sigma) for c in padded] if sigma > 0 else padded
             tone, score = fit_tone(samples(blurred, context), target, config)
-            if score < best_score:
+            if score < best_score and (tone is not None or sigma > 0 or shift != (0.0, 0.0)):
                 best, best_score = Alignment(shift, float(sigma), tone), score
     return best if best_score <= identity_score - config.min_gain else Alignment()
 
