@@ -8,6 +8,7 @@ import pytest
 from imdl_sigma.config import AlignConfig, SigmaConfig
 from imdl_sigma.data.align import Alignment, align_source, estimate, translate
 from imdl_sigma.data.datasets import SigmaPairDataset
+from imdl_sigma.data.degrade import jpeg_roundtrip
 from imdl_sigma.data.images import save_mask
 from imdl_sigma.data.manifest import Pair
 from imdl_sigma.inference.annotator import Annotator
@@ -73,6 +74,18 @@ def test_tone_drift_is_fitted():
     aligned = align_source(source, edited, ON)
     assert outside_residual(source, edited, mask) > 3
     assert outside_residual(aligned, edited, mask) < 1.0
+
+
+@pytest.mark.parametrize("quality", [30, 75])
+def test_a_re_compressed_edited_image_gets_its_own_blocks_back(quality):
+    """Outside the edit, a JPEG of the source at the edited image's quality is that image."""
+    source = photo(256, seed=9)
+    spliced, mask = with_edit(source, share=0.1)
+    edited = jpeg_roundtrip(spliced, quality)
+    alignment = estimate(source, edited, ON)
+    assert alignment.jpeg_quality == quality
+    aligned = alignment.apply(source)
+    assert outside_residual(aligned, edited, mask) < 0.1 * outside_residual(source, edited, mask)
 
 
 def test_a_global_tone_edit_is_not_aligned_away():

@@ -6,14 +6,16 @@ difference, for the network's pixel evidence and for the boundary refinement ali
 cover a minority of the image, so the global change can be fitted robustly and applied to the
 source before anything is compared:
 
-    aligned = tone(blur_σ(shift_(dx, dy)(source)))
+    aligned = jpeg_q(tone(blur_σ(shift_(dx, dy)(source))))
 
 * shift: sub-pixel translation by phase correlation of the two grey images;
 * blur: a Gaussian σ from a candidate list, chosen by the fit below;
 * tone: a per-channel polynomial of the blurred source, fitted by trimmed least squares (the
   pixels with the largest residual — the edit — are left out of the fit and of its score);
   a curve that moves any level by more than `max_tone_change` is a global edit ("make it
-  darker"), not drift, and is not applied.
+  darker"), not drift, and is not applied;
+* jpeg: re-compression at a quality from a candidate list, last, as a saved edited image was;
+  outside the edit its 8×8 blocks then come out as the edited image's own.
 
 The parameters are estimated on a grid of crops at the edited image's own size (σ is in its
 pixels), and a candidate replaces the identity only when it lowers the trimmed residual by
@@ -23,12 +25,13 @@ pixels), and a candidate replaces the identity only when it lowers the trimmed r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from ..config import AlignConfig
+from .degrade import jpeg_roundtrip
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,11 @@ class Alignment:
     shift: tuple[float, float] = (0.0, 0.0)  # (dx, dy) px
     sigma: float = 0.0  # Gaussian blur, px
     tone: np.ndarray | None = None  # (3, degree + 1) polynomial coefficients per channel, on [0, 1]
+    jpeg_quality: int | None = None  # re-compression last, as the edited image was saved
 
     @property
     def is_identity(self) -> bool:
-        return self.shift == (0.0, 0.0) and self.sigma == 0.0 and self.tone is None
+        return self.shift == (0.0, 0.0) and self.sigma == 0.0 and self.tone is None and self.jpeg_quality is None
 
     def apply(self, source: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 → the aligned (H, W, 3) uint8 source."""
@@ -52,7 +56,12 @@ class Alignment:
             out = cv2.GaussianBlur(out, (0, 0), self.sigma)
         if self.tone is not None:
             out = cv2.LUT(out, tone_lut(self.tone))
+        if self.jpeg_quality is not None:
+            out = jpeg_roundtrip(out, self.jpeg_quality)
         return out
+
+
+JPEG_BLOCK = 16  # px: a 4:2:0 JPEG's minimum coded unit
 
 
 def translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -79,7 +88,9 @@ def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tupl
     def starts(length: int) -> list[int]:
         span = length - 2 * margin - side
         steps = max(1, config.grid - 1)  # corner to corner, so the crops sample the whole image
-        return sorted({margin + round(span * i / steps) for i in range(config.grid)}) if span > 0 else [margin]
+        # on the 16 px JPEG block lattice, so a re-compressed crop has the image's own blocks
+        return sorted({margin + round(span * i / steps) // JPEG_BLOCK * JPEG_BLOCK
+                       for i in range(config.grid)}) if span > 0 else [margin]
 
     return [(top, left, top + side, left + side) for top in starts(height) for left in starts(width)], margin
 
@@ -139,7 +150,8 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
     smallest trimmed residual; the identity unless a candidate saves `min_gain`."""
     if source.shape != edited.shape:
         raise ValueError(f"source {source.shape} and edited {edited.shape} differ in size")
-    margin = math.ceil(3 * max(config.blur_sigmas, default=0) + config.max_shift_px) + 1
+    reach = 3 * max(config.blur_sigmas, default=0) + config.max_shift_px + 1  # px a blur or shift draws from
+    margin = math.ceil(reach / JPEG_BLOCK) * JPEG_BLOCK
     boxes, context = crop_boxes(edited.shape[:2], config, margin)
     step = config.sample_stride
 
@@ -152,10 +164,11 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
         return np.concatenate([c.reshape(-1, 3) for c in inner]).astype(np.float32) / 255.0
 
     target = samples(crops(edited, 0), 0)
+    padded_source = crops(source, context)
     identity_score = trimmed_residual(samples(crops(source, 0), 0), target, config.trim)
     best, best_score = Alignment(), identity_score
     for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}:
-        padded = crops(source, context)
+        padded = padded_source
         if shift != (0.0, 0.0):
             padded = [translate(c, *shift) for c in padded]
         for sigma in (0.0,) + tuple(config.blur_sigmas):
@@ -163,6 +176,15 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
             tone, score = fit_tone(samples(blurred, context), target, config)
             if score < best_score and (tone is not None or sigma > 0 or shift != (0.0, 0.0)):
                 best, best_score = Alignment(shift, float(sigma), tone), score
+    # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
+    # (JPEG's own smoothing can pass for a blur, and the blur then hides the blocks).
+    for base in [best] if best.is_identity else [best, Alignment()]:
+        for quality in config.jpeg_qualities:
+            recompressed = replace(base, jpeg_quality=int(quality))
+            score = trimmed_residual(samples([recompressed.apply(c) for c in padded_source], context),
+                                     target, config.trim)
+            if score < best_score - config.min_gain:
+                best, best_score = recompressed, score
     return best if best_score <= identity_score - config.min_gain else Alignment()
 
 
