@@ -1,10 +1,10 @@
 """Photometric alignment of the source to the edited image (not in the paper; `AlignConfig`).
 
 A post-processed or regenerated edited image differs from its source everywhere: blurred,
-re-toned, shifted by a pixel. Those global changes drown the local edit in the pixel
-difference, for the network's pixel evidence and for the boundary refinement alike. Edits
-cover a minority of the image, so the global change can be fitted robustly and applied to the
-source before anything is compared:
+re-toned, shifted by a pixel, re-compressed. Those global changes drown the local edit in the
+network's view of the pair (its backbone difference and its pixel evidence). Edits cover a
+minority of the image, so the global change can be fitted robustly and applied to the source
+before the network compares the two:
 
     aligned = jpeg_q(tone(blur_σ(shift_(dx, dy)(source))))
 
@@ -19,7 +19,9 @@ source before anything is compared:
 
 The parameters are estimated on a grid of crops at the edited image's own size (σ is in its
 pixels), and a candidate replaces the identity only when it lowers the trimmed residual by
-`min_gain`: a splice whose outside is pixel-identical keeps its exact source.
+`min_gain`: a splice whose outside is pixel-identical keeps its exact source. (The boundary
+refinement keeps measuring the raw difference: aligned regenerated pairs would pass its noise
+floor and be snapped to noise.)
 """
 
 from __future__ import annotations
