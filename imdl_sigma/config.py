@@ -169,7 +169,8 @@ class RefineConfig:
 @dataclass
 class AlignConfig:
     """Photometric alignment of the source to the edited image before either is compared (not in
-    the paper; off in `base`): shift, blur and tone fitted robustly (imdl_sigma/data/align.py).
+    the paper; off in `base`): shift, blur, tone and JPEG re-compression fitted robustly
+    (imdl_sigma/data/align.py).
     Chosen on validation pairs from training photos."""
 
     enabled: bool = False

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from ..config import AlignConfig
-from .degrade import jpeg_roundtrip
+from .degrade import jpeg_roundtrip, translate
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,17 @@ class Alignment:
 JPEG_BLOCK = 16  # px: a 4:2:0 JPEG's minimum coded unit
 
 
-def translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)
+LEVELS = np.arange(256, dtype=np.float64) / 255.0  # the 8-bit grey levels on [0, 1]
+
+
+def tone_curves(tone: np.ndarray) -> np.ndarray:
+    """(3, degree + 1) coefficients → (256, 3) float: each channel's curve at every grey level."""
+    return np.stack([np.polyval(coefficients[::-1], LEVELS) for coefficients in tone], axis=-1)
 
 
 def tone_lut(tone: np.ndarray) -> np.ndarray:
     """(3, degree + 1) coefficients → (1, 256, 3) uint8 lookup table for cv2.LUT."""
-    levels = np.arange(256, dtype=np.float64) / 255.0
-    curves = np.stack([np.polyval(coefficients[::-1], levels) for coefficients in tone], axis=-1)
-    return np.clip(curves * 255.0 + 0.5, 0, 255).astype(np.uint8)[None]
+    return np.clip(tone_curves(tone) * 255.0 + 0.5, 0, 255).astype(np.uint8)[None]
 
 
 def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[tuple[int, int, int, int]], int]:
@@ -131,8 +131,7 @@ def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tup
 
 def tone_change(tone: np.ndarray) -> float:
     """Largest |curve(x) − x| over x in [0, 1] of (3, degree + 1) tone coefficients."""
-    levels = np.linspace(0.0, 1.0, 256)
-    return float(max(np.abs(np.polyval(coefficients[::-1], levels) - levels).max() for coefficients in tone))
+    return float(np.abs(tone_curves(tone) - LEVELS[:, None]).max())
 
 
 def trimmed(residual: np.ndarray, trim: float) -> np.ndarray:
@@ -167,7 +166,7 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
 
     target = samples(crops(edited, 0), 0)
     padded_source = crops(source, context)
-    identity_score = trimmed_residual(samples(crops(source, 0), 0), target, config.trim)
+    identity_score = trimmed_residual(samples(padded_source, context), target, config.trim)
     best, best_score = Alignment(), identity_score
     for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}:
         padded = padded_source
@@ -176,7 +175,7 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
         for sigma in (0.0,) + tuple(config.blur_sigmas):
             blurred = [cv2.GaussianBlur(c, (0, 0), sigma) for c in padded] if sigma > 0 else padded
             tone, score = fit_tone(samples(blurred, context), target, config)
-            if score < best_score and (tone is not None or sigma > 0 or shift != (0.0, 0.0)):
+            if score < best_score:
                 best, best_score = Alignment(shift, float(sigma), tone), score
     # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
     # (JPEG's own smoothing can pass for a blur, and the blur then hides the blocks).

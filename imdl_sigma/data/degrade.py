@@ -85,11 +85,16 @@ def shift(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
         return image, mask
     dx, dy = rng.uniform(-config.shift_px, config.shift_px, size=2)
     matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    size = (image.shape[1], image.shape[0])
-    moved = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    moved_mask = cv2.warpAffine(mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_REPLICATE) > 0
-    return moved, moved_mask
+    moved_mask = cv2.warpAffine(mask.astype(np.uint8), matrix, (mask.shape[1], mask.shape[0]),
+                                flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0
+    return translate(image, dx, dy), moved_mask
+
+
+def translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """(H, W, 3) uint8 moved by (dx, dy) px, sub-pixel (bilinear, reflected border)."""
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
 
 
 def regenerate(image: np.ndarray, rng: np.random.Generator, config: RegenerationConfig, vae=None) -> np.ndarray:

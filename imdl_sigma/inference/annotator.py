@@ -74,7 +74,7 @@ class Annotator(NetworkPredictor):
         return torch.sigmoid(output.logits.float())
 
     def aligned(self, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
-        """Each source with its pair's global shift, blur and tone applied (`config.align`): the
+        """Each source with its pair's global shift, blur, tone and JPEG applied (`config.align`): the
         network's input. The refinement still measures the raw difference, so it keeps to pairs
         whose outside is untouched."""
         return [align_source(source, edited, self.config.align) for source, edited in zip(sources, editeds)]
