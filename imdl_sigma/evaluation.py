@@ -35,14 +35,16 @@ def expand_methods(methods: list[str], taus: tuple) -> list[str]:
     return expanded
 
 
-def load_predictor(method: str, checkpoint: str | None = None, device: str = "cpu") -> Predictor:
-    """The Predictor of a method name: `sigma` (checkpoint None: the bundled one), a learned
-    baseline (its trained checkpoint), `pixdiff` or `pixdiff-fixed@TAU` (training-free)."""
+def load_predictor(method: str, checkpoint: str | None = None, device: str = "cpu",
+                   sigma_overrides: dict | None = None) -> Predictor:
+    """The Predictor of a method name: `sigma` (checkpoint None: the bundled one; `sigma_overrides`:
+    dotted keys of its config), a learned baseline (its trained checkpoint), `pixdiff` or
+    `pixdiff-fixed@TAU` (training-free)."""
     from .baselines.change_model import ChangePredictor
     from .inference.annotator import Annotator
 
     if method == "sigma":
-        return Annotator.from_checkpoint(checkpoint, device)
+        return Annotator.from_checkpoint(checkpoint, device, overrides=sigma_overrides)
     if method in LEARNED_METHODS:
         if not checkpoint:
             raise BadInputError(f"method {method} needs its trained checkpoint: --{method}-checkpoint CKPT "
@@ -55,10 +57,12 @@ def load_predictor(method: str, checkpoint: str | None = None, device: str = "cp
                         f"{', '.join(LEARNED_METHODS[1:])}")
 
 
-def load_predictors(methods: list[str], checkpoints: dict[str, str | None]) -> dict[str, Predictor]:
+def load_predictors(methods: list[str], checkpoints: dict[str, str | None],
+                    sigma_overrides: dict | None = None) -> dict[str, Predictor]:
     """{learned method: its Predictor}; `checkpoints`: method → checkpoint path (SIGMA's
-    defaults to the bundled one)."""
-    return {method: load_predictor(method, checkpoints.get(method)) for method in methods if method in LEARNED_METHODS}
+    defaults to the bundled one); `sigma_overrides`: dotted keys of SIGMA's config."""
+    return {method: load_predictor(method, checkpoints.get(method), sigma_overrides=sigma_overrides)
+            for method in methods if method in LEARNED_METHODS}
 
 
 def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None, masks_dir: Path | None = None,

@@ -69,6 +69,28 @@ def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
     assert (out / "masks.md").read_text().startswith("| Method |")
 
 
+def test_bench_masks_sigma_set_overrides_the_checkpoint_config(synth_pairs, tmp_path):
+    from imdl_sigma.config import SigmaConfig
+    from imdl_sigma.model import SigmaNet
+    from imdl_sigma.training.checkpoint import save_checkpoint
+
+    config = SigmaConfig.preset("tiny")
+    save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)
+    common = ["bench", "masks", "--pairs", str(synth_pairs), "--checkpoint", str(tmp_path / "tiny.pt"),
+              "--methods", "sigma"]
+    # No probability exceeds 1: every predicted mask is empty, so F1 is 0 on every pair with an edit.
+    assert main(common + ["--out", str(tmp_path / "never"), "--sigma-set", "mask_threshold=1.0"]) == 0
+    never = json.loads((tmp_path / "never" / "masks.json").read_text())["sigma"]
+    # A threshold below 0 marks every pixel: F1 is then the share-weighted F1 of an all-ones mask.
+    assert main(common + ["--out", str(tmp_path / "always"), "--sigma-set", "mask_threshold=-1"]) == 0
+    always = json.loads((tmp_path / "always" / "masks.json").read_text())["sigma"]
+    assert never["f1"] < always["f1"]
+    assert never["f1"] == pytest.approx(100 * never["empty_gt"] / never["n"])
+    # An architecture field that the weights cannot fill fails as bad input, before any pair is read.
+    assert main(common + ["--out", str(tmp_path / "bad"), "--sigma-set", "difference.dim=12"]) == 2
+    assert main(common + ["--out", str(tmp_path / "bad"), "--sigma-set", "align.nosuch=1"]) == 2
+
+
 def test_bench_masks_table1_layout_over_datasets(synth_pairs, tmp_path):
     from imdl_sigma.data.manifest import read_manifest, write_manifest
 

@@ -57,13 +57,14 @@ def average_rows(per_dataset: dict[str, dict]) -> dict:
 def run_bench_masks(pairs_paths: list[str] | str, methods: list[str], out_dir: str,
                     checkpoints: dict[str, str | None] | None = None,
                     save_masks: bool = False, taus: tuple = pixdiff.DEFAULT_TAUS, batch_size: int = 8,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, sigma_overrides: dict | None = None) -> dict:
     """Table 1 over one or more datasets: masks.json holds {method: row} (the average over datasets,
     with `per_dataset` rows when there are several), masks.md the paper's layout. `checkpoints`:
-    learned method → checkpoint (SIGMA's defaults to the bundled one)."""
+    learned method → checkpoint (SIGMA's defaults to the bundled one); `sigma_overrides`: dotted
+    keys of SIGMA's config (e.g. the inference size), as `--sigma-set`."""
     manifests = dataset_manifests(pairs_paths)
     methods = expand_methods(methods, taus)
-    predictors = load_predictors(methods, checkpoints or {})
+    predictors = load_predictors(methods, checkpoints or {}, sigma_overrides)
     out = Path(out_dir)
     per_dataset = {}
     for dataset, manifest in manifests.items():

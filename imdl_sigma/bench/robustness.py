@@ -64,7 +64,8 @@ def perturbed_pairs(pairs: list[Pair], kind: str, level: float, folder: Path, co
 
 
 def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoints: dict[str, str | None] | None = None,
-                   config: RobustnessConfig | None = None, batch_size: int = 8, progress: bool = True) -> list[dict]:
+                   config: RobustnessConfig | None = None, batch_size: int = 8, progress: bool = True,
+                   sigma_overrides: dict | None = None) -> list[dict]:
     config = config or RobustnessConfig()
     if config.apply_to not in APPLY_TO:
         raise BadInputError(f"--apply-to must be one of {', '.join(APPLY_TO)}")
@@ -72,7 +73,7 @@ def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoint
     if not pairs:
         raise BadInputError(f"{pairs_path} has no pair with a ground-truth mask")
     methods = expand_methods(methods, (0.02, 0.05, 0.10, 0.15, 0.20))
-    predictors = load_predictors(methods, checkpoints or {})
+    predictors = load_predictors(methods, checkpoints or {}, sigma_overrides)
     out = Path(out_dir)
     rows = []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .flags import ConfigFlags, add_options, given_options, signature_options
+from .flags import ConfigFlags, add_options, given_options, overrides, signature_options
 from .options import (add_baseline_checkpoints, add_grounding_flags, detector_weights, finetune_flags,
                       grounding_config, method_checkpoints)
 
@@ -48,6 +48,7 @@ def run_masks(args) -> int:
     from ..bench.masks import run_bench_masks
 
     run_bench_masks(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
+                    sigma_overrides=overrides(args, "--sigma-set"),
                     **given_options(args, ("save_masks", "batch_size")))
     print((Path(args.out) / "masks.md").read_text(), end="")
     return 0
@@ -100,7 +101,7 @@ def run_robustness(args) -> int:
                                  (given[kind].split(",") if kind in given else config.levels[kind]))
                      for kind in PERTURBATIONS if given.get(kind, True)}
     rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
-                          config=config, **given_options(args, ("batch_size",)))
+                          config=config, sigma_overrides=overrides(args, "--sigma-set"), **given_options(args, ("batch_size",)))
     for row in rows:
         print(f"{row['kind']:6s} {str(row['level']):6s} {row['method']:20s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}")
     print(Path(args.out) / "robustness.png")

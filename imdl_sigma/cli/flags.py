@@ -176,7 +176,8 @@ def add_set_flag(parser, example: str) -> None:
                         help=f"config override of a field without its own flag, e.g. {example}")
 
 
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """`--set KEY=VALUE` options → {dotted key: JSON value (else the text)}."""
-    return {key: json_value(value) for key, value in parse_pairs(args.set, "--set").items()}
+def overrides(args: argparse.Namespace, flag: str = "--set") -> dict[str, Any]:
+    """`--set KEY=VALUE` (or another such `flag`) options → {dotted key: JSON value (else the text)}."""
+    items = getattr(args, flag.lstrip("-").replace("-", "_"))
+    return {key: json_value(value) for key, value in parse_pairs(items, flag).items()}
 

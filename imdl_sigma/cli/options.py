@@ -79,6 +79,9 @@ def grounding_config(args: argparse.Namespace, required: bool):
 
 def add_baseline_checkpoints(parser) -> None:
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    parser.add_argument("--sigma-set", action="append", metavar="KEY=VALUE",
+                        help="override a field of SIGMA's checkpoint config before it is built, e.g. "
+                             "backbone.image_size=224 or align.enabled=false (repeatable)")
     for name in ("ddpm-cd", "meta-cd"):
         parser.add_argument(f"--{name}-checkpoint", help=f"{name} checkpoint (`benco train --model {name}`), "
                                                          f"needed when --methods lists {name}")

@@ -43,9 +43,11 @@ class Annotator(NetworkPredictor):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu",
-                        backbone_weights: str | None = None, **kwargs) -> "Annotator":
-        """`path=None` loads the bundled stand-in checkpoint; kwargs: grounder, parser, precision."""
-        model, config, _ = build_from_checkpoint(path, backbone_weights)
+                        backbone_weights: str | None = None, overrides: dict | None = None,
+                        **kwargs) -> "Annotator":
+        """`path=None` loads the bundled stand-in checkpoint; `overrides`: dotted config keys (e.g.
+        {"backbone.image_size": 224}); kwargs: grounder, parser, precision."""
+        model, config, _ = build_from_checkpoint(path, backbone_weights, overrides)
         return cls(model, config, str(path or BUNDLED), device, **kwargs)
 
     @property

@@ -72,12 +72,15 @@ def apply_weights(model: torch.nn.Module, payload: dict, config: ConfigFile, sou
                  "they start from their initialisation", source, ", ".join(p.rstrip(".") for p in fresh), len(started))
 
 
-def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str | None = None):
-    """(SigmaNet with the checkpoint's weights, its config, the raw payload)."""
+def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str | None = None,
+                          overrides: dict | None = None):
+    """(SigmaNet with the checkpoint's weights, its config, the raw payload). `overrides`: dotted
+    config keys set before the model is built, e.g. {"backbone.image_size": 224} or
+    {"align.enabled": False}; one that changes the architecture fails as weights that cannot apply."""
     from ..model import SigmaNet
 
     payload = load_checkpoint(path, architecture="SIGMA")
-    config = SigmaConfig.from_dict(payload["config"])
+    config = SigmaConfig.from_dict(payload["config"]).with_overrides(overrides or {})
     if backbone_weights:
         config.use_backbone_weights(backbone_weights)
     model = SigmaNet(config)
