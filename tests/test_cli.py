@@ -81,7 +81,7 @@ def test_bench_masks_sigma_set_overrides_the_checkpoint_config(synth_pairs, tmp_
     # No probability exceeds 1: every predicted mask is empty, so F1 is 0 on every pair with an edit.
     assert main(common + ["--out", str(tmp_path / "never"), "--sigma-set", "mask_threshold=1.0"]) == 0
     never = json.loads((tmp_path / "never" / "masks.json").read_text())["sigma"]
-    # A threshold below 0 marks every pixel: F1 is then the share-weighted F1 of an all-ones mask.
+    # A threshold below 0 marks every pixel: pairs with an edit score above 0, empty-GT pairs 0.
     assert main(common + ["--out", str(tmp_path / "always"), "--sigma-set", "mask_threshold=-1"]) == 0
     always = json.loads((tmp_path / "always" / "masks.json").read_text())["sigma"]
     assert never["f1"] < always["f1"]
