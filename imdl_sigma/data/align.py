@@ -115,10 +115,13 @@ def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tup
     """(N, 3) float source and edited pixels in [0, 1] → per-channel polynomial (3, degree + 1)
     and the trimmed mean residual (0–255 levels); no polynomial (and the residual without one)
     when the fitted curve moves a level by more than `max_tone_change`."""
+    # float64: float32 normal equations depend on the BLAS thread count's summation order (the
+    # fitted curves moved by ~1e-3 between one and two threads).
+    source, edited = source.astype(np.float64), edited.astype(np.float64)
     powers = np.stack([np.stack([source[:, c] ** k for k in range(config.tone_degree + 1)], axis=1)
                        for c in range(3)])  # (3, N, degree + 1)
     keep = trimmed(np.abs(source - edited).mean(axis=1), config.trim)  # tone changes are mild: start near identity
-    ridge = 1e-6 * np.eye(config.tone_degree + 1, dtype=np.float32)
+    ridge = 1e-6 * np.eye(config.tone_degree + 1)
     for _ in range(config.fit_iterations):
         tone = np.stack([np.linalg.solve(p[keep].T @ p[keep] + ridge, p[keep].T @ edited[keep, c])
                          for c, p in enumerate(powers)])  # (3, degree + 1)
