@@ -1,6 +1,7 @@
 """Manifest, images, synthetic pairs and the paired dataset."""
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -113,16 +114,18 @@ def test_paired_dataset_flips_and_crops_all_three_together(tmp_path):
     ramp = np.tile(np.arange(40, dtype=np.uint8)[None] * 6, (40, 1))
     image = np.stack([ramp] * 3, axis=-1)
     write_image(tmp_path / "a.png", image)
-    save_mask(tmp_path / "m.png", ramp > 120)
+    save_mask(tmp_path / "m.png", ramp > 120)  # columns 21 and on (levels 126 and up)
     pair = Pair("p", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "", str(tmp_path / "m.png"))
-    dataset = SigmaPairDataset([pair] * 8, image_size=28, train=True, mean=(0, 0, 0), std=(1, 1, 1))
+    dataset = SigmaPairDataset([pair] * 32, image_size=28, train=True, mean=(0, 0, 0), std=(1, 1, 1))
+    random.seed(0)  # albumentations draws its flips and crops from `random`
     for sample in dataset:
         assert torch.equal(sample["image"], sample["source_image"])
-        # The mask is interpolated by nearest neighbour, the image bilinearly: they may differ on
-        # the boundary column only; a flip or crop applied to one of them alone breaks this.
-        from_image = sample["image"][0] > 120 / 255
-        disagreement = ((sample["mask"][0] > 0.5) != from_image).float().mean()
-        assert disagreement < 0.06
+        # The mask is resampled by nearest neighbour, the image bilinearly: thresholded halfway
+        # between levels 120 and 126, the image may disagree with the mask by one boundary pixel per
+        # row; a flip or crop applied to one of them alone moves the boundary by many.
+        from_image = sample["image"][0] > 123 / 255
+        disagreement_per_row = ((sample["mask"][0] > 0.5) != from_image).sum(dim=1)
+        assert int(disagreement_per_row.max()) <= 1
 
 
 def test_paired_dataset_resizes_a_smaller_source(tmp_path, pair_files):

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +110,9 @@ class TrainRun:
                  meta: dict, progress: bool = True, model_class: type | None = None) -> None:
         self.progress = progress
         self.rank, self.world, self.device = setup_distributed()
+        # albumentations draws its augmentations from `random`: seeded too, so a run without
+        # loader workers repeats exactly (workers are seeded by the DataLoader).
+        random.seed(config.seed + self.rank)
         torch.manual_seed(config.seed + self.rank)
         np.random.seed(config.seed + self.rank)
         self.out = Path(out_dir)
