@@ -124,6 +124,19 @@ def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
     assert report["pairs"] == 4 and report["pairs_per_s_end_to_end"] > 0
 
 
+def test_bench_robustness_runs_only_the_attacks_asked_for(synth_pairs, tmp_path):
+    import csv
+
+    out = tmp_path / "attacks"
+    assert main(["bench", "robustness", "--pairs", str(synth_pairs), "--methods", "pixdiff-fixed@0.1",
+                 "--out", str(out), "--jpeg", "", "--noise", "", "--blur", "", "--box-blur", "5",
+                 "--colour-levels", "32"]) == 0
+    rows = list(csv.DictReader((out / "robustness.csv").open()))
+    assert {(r["kind"], r["level"]) for r in rows} == {("box_blur", "clean"), ("box_blur", "5.0"),
+                                                      ("colour_levels", "clean"), ("colour_levels", "32.0")}
+    assert (out / "perturbed" / "box_blur_5" / "edited").is_dir()
+
+
 def test_bench_robustness_writes_csv_and_plot(synth_pairs, tmp_path):
     import csv
 

@@ -114,6 +114,8 @@ BAD_INPUT = [
      "checkpoint not found: /nonexistent.pt", "main"),
     ("unknown method", ["bench", "masks", "--pairs", "{many}", "--methods", "nosuch", "--out", "o"],
      "unknown method 'nosuch'", "main"),
+    ("attack level out of range", ["bench", "robustness", "--pairs", "{many}", "--methods", "pixdiff-otsu",
+                                   "--box-blur", "4", "--out", "o"], "box_blur level 4 is out of range", "main"),
     ("usage error", ["annotate", "--pairs", "{many}"], "the following arguments are required: --out", "process"),
 ]
 

@@ -1,4 +1,6 @@
-"""`benco bench robustness` (paper Fig. 4): mask quality under JPEG, Gaussian noise and Gaussian blur.
+"""`benco bench robustness` (paper Fig. 4): mask quality under JPEG, Gaussian noise and Gaussian blur,
+and, when asked (`--box-blur`, `--brightness`, `--contrast`, `--colour-levels`), under the other
+global attacks of copy-move benchmarks (data/degrade.py).
 
 Each perturbation, at each level, is applied to the test pairs' edited images (or to both images
 with --apply-to both), the perturbed pairs are written under DIR/perturbed/<kind>_<level>/, and
@@ -22,7 +24,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from ..data.degrade import degrade
+from ..data.degrade import check_level, degrade
 from ..data.images import atomic_write_bytes, load_rgb, save_png
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
@@ -69,6 +71,11 @@ def run_robustness(pairs_path: str, methods: list[str], out_dir: str, checkpoint
     config = config or RobustnessConfig()
     if config.apply_to not in APPLY_TO:
         raise BadInputError(f"--apply-to must be one of {', '.join(APPLY_TO)}")
+    if not config.levels:
+        raise BadInputError("every perturbation was skipped: give at least one level")
+    for kind, levels in config.levels.items():
+        for level in levels:
+            check_level(kind, level)  # before any work
     pairs = [p for p in read_manifest(pairs_path) if p.mask is not None]
     if not pairs:
         raise BadInputError(f"{pairs_path} has no pair with a ground-truth mask")
@@ -125,7 +132,9 @@ def plot(rows: list[dict], path: Path, config: RobustnessConfig) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"jpeg": "JPEG quality", "noise": "Gaussian noise σ", "blur": "Gaussian blur σ (px)"}
+    titles = {"jpeg": "JPEG quality", "noise": "Gaussian noise σ", "blur": "Gaussian blur σ (px)",
+              "box_blur": "box blur kernel (px)", "brightness": "brightness: output top",
+              "contrast": "contrast: input top", "colour_levels": "colour levels per channel"}
     kinds = list(config.levels)
     figure, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.6), sharey=True, squeeze=False)
     methods = list(dict.fromkeys(r["method"] for r in rows))

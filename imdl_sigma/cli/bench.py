@@ -12,7 +12,11 @@ from .options import (add_baseline_checkpoints, add_grounding_flags, detector_we
 
 HELP = "paper tables: masks, robustness, detectors, speed"
 PERTURBATIONS = {"jpeg": "JPEG qualities", "noise": "Gaussian noise σ, images in [0,1]",
-                 "blur": "Gaussian blur σ in pixels"}
+                 "blur": "Gaussian blur σ in pixels",
+                 "box_blur": "averaging-kernel sides, odd px (e.g. 3,5,7)",
+                 "brightness": "top of the output range [0.01, L] levels are mapped onto (e.g. 0.95,0.9,0.8)",
+                 "contrast": "top of the input range [0.01, L] stretched onto [0, 1] (e.g. 0.95,0.9,0.8)",
+                 "colour_levels": "grey levels kept per channel (e.g. 32,64,128)"}
 
 
 def add_arguments(parser) -> None:
@@ -86,8 +90,9 @@ def add_robustness(parser) -> None:
     parser.add_argument("--out", required=True)
     levels = RobustnessConfig().levels
     for kind, what in PERTURBATIONS.items():
-        parser.add_argument(f"--{kind}", help=f"{what}, comma-separated ('' to skip; default: "
-                                              f"{','.join(f'{level:g}' for level in levels[kind])})")
+        default = ','.join(f'{level:g}' for level in levels[kind]) if kind in levels else "skipped"
+        parser.add_argument(f"--{kind.replace('_', '-')}", dest=kind,
+                            help=f"{what}, comma-separated ('' to skip; default: {default})")
     robustness_flags().add(parser)
     add_options(parser, signature_options(run_robustness, ("batch_size",), {}))
 
@@ -97,9 +102,9 @@ def run_robustness(args) -> int:
 
     config = robustness_flags().build(args)
     given = {kind: getattr(args, kind) for kind in PERTURBATIONS if getattr(args, kind) is not None}
-    config.levels = {kind: tuple(float(level) for level in
-                                 (given[kind].split(",") if kind in given else config.levels[kind]))
-                     for kind in PERTURBATIONS if given.get(kind, True)}
+    config.levels = {kind: tuple(float(level) for level in given[kind].split(",")) if kind in given
+                     else config.levels[kind]
+                     for kind in PERTURBATIONS if given.get(kind, kind in config.levels)}
     rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
                           config=config, sigma_overrides=overrides(args, "--sigma-set"), **given_options(args, ("batch_size",)))
     for row in rows:

@@ -1,5 +1,7 @@
-"""Image degradations: the Fig. 4 post-processing (JPEG, noise, blur) and the regeneration of a
-whole image by a latent editor (resampling or a VAE roundtrip, misregistration, tone drift).
+"""Image degradations: the Fig. 4 post-processing (JPEG, noise, blur), the other global attacks
+of copy-move benchmarks in the manner of CoMoFoD (box blur, brightness and contrast adjustment,
+colour reduction), and the regeneration of a whole image by a latent editor (resampling or a VAE
+roundtrip, misregistration, tone drift).
 
 Used by the synthetic generator at training time and by the robustness benchmark, so the
 perturbations a model is trained with are the ones it is scored under.
@@ -16,7 +18,9 @@ from PIL import Image
 
 from ..errors import BadInputError
 
-POSTPROCESS_KINDS = ("jpeg", "noise", "blur")
+POSTPROCESS_KINDS = ("jpeg", "noise", "blur")  # Fig. 4: the generator's post-processing draws from these
+ATTACK_KINDS = POSTPROCESS_KINDS + ("box_blur", "brightness", "contrast", "colour_levels")
+ADJUST_FLOOR = 0.01  # the fixed low end of the brightness and contrast ranges (CoMoFoD's adjustments)
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
@@ -28,8 +32,12 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
 def degrade(image: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
     """(H, W, 3) uint8 → the same image after one post-processing step.
 
-    jpeg: quality; noise: Gaussian σ on [0, 1] images; blur: Gaussian σ in pixels.
+    jpeg: quality; noise: Gaussian σ on [0, 1] images; blur: Gaussian σ in pixels;
+    box_blur: side of the averaging kernel (odd px); brightness: levels [0, 1] mapped linearly onto
+    [0.01, level]; contrast: levels [0.01, level] stretched onto [0, 1] (clipped outside);
+    colour_levels: grey levels kept per channel (uniform quantisation to bin centres).
     """
+    check_level(kind, level)
     if kind == "jpeg":
         return jpeg_roundtrip(image, int(level))
     if kind == "noise":
@@ -37,7 +45,29 @@ def degrade(image: np.ndarray, kind: str, level: float, rng: np.random.Generator
         return np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8)
     if kind == "blur":
         return cv2.GaussianBlur(image, (0, 0), float(level))
-    raise BadInputError(f"unknown perturbation '{kind}'; known: {', '.join(POSTPROCESS_KINDS)}")
+    if kind == "box_blur":
+        return cv2.blur(image, (int(level), int(level)))
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    if kind == "brightness":
+        curve = ADJUST_FLOOR + levels * (level - ADJUST_FLOOR)
+    elif kind == "contrast":
+        curve = np.clip((levels - ADJUST_FLOOR) / (level - ADJUST_FLOOR), 0, 1)
+    else:  # colour_levels
+        step = 256 / int(level)
+        curve = (np.floor(np.arange(256) / step) * step + step / 2) / 255.0
+    return cv2.LUT(image, np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8))
+
+
+def check_level(kind: str, level: float) -> None:
+    """BadInputError for an unknown kind or a level outside the kind's range."""
+    if kind not in ATTACK_KINDS:
+        raise BadInputError(f"unknown perturbation '{kind}'; known: {', '.join(ATTACK_KINDS)}")
+    valid = {"jpeg": 1 <= level <= 100, "noise": level >= 0, "blur": level > 0,
+             "box_blur": level >= 1 and float(level).is_integer() and int(level) % 2 == 1,
+             "brightness": ADJUST_FLOOR < level <= 1, "contrast": ADJUST_FLOOR < level <= 1,
+             "colour_levels": float(level).is_integer() and 2 <= level <= 256}[kind]
+    if not valid:
+        raise BadInputError(f"{kind} level {level:g} is out of range (see `benco bench robustness --help`)")
 
 
 @dataclass
