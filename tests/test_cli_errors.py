@@ -116,6 +116,8 @@ BAD_INPUT = [
      "unknown method 'nosuch'", "main"),
     ("attack level out of range", ["bench", "robustness", "--pairs", "{many}", "--methods", "pixdiff-otsu",
                                    "--box-blur", "4", "--out", "o"], "box_blur level 4 is out of range", "main"),
+    ("attack level not a number", ["bench", "robustness", "--pairs", "{many}", "--methods", "pixdiff-otsu",
+                                   "--jpeg", "90,high", "--out", "o"], "--jpeg takes comma-separated numbers", "main"),
     ("usage error", ["annotate", "--pairs", "{many}"], "the following arguments are required: --out", "process"),
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import BadInputError
 from .flags import ConfigFlags, add_options, given_options, overrides, signature_options
 from .options import (add_baseline_checkpoints, add_grounding_flags, detector_weights, finetune_flags,
                       grounding_config, method_checkpoints)
@@ -101,16 +102,29 @@ def run_robustness(args) -> int:
     from ..bench.robustness import run_robustness
 
     config = robustness_flags().build(args)
-    given = {kind: getattr(args, kind) for kind in PERTURBATIONS if getattr(args, kind) is not None}
-    config.levels = {kind: tuple(float(level) for level in given[kind].split(",")) if kind in given
-                     else config.levels[kind]
-                     for kind in PERTURBATIONS if given.get(kind, kind in config.levels)}
+    config.levels = perturbation_levels(args, config.levels)
     rows = run_robustness(args.pairs, args.methods.split(","), args.out, checkpoints=method_checkpoints(args),
                           config=config, sigma_overrides=overrides(args, "--sigma-set"), **given_options(args, ("batch_size",)))
     for row in rows:
         print(f"{row['kind']:6s} {str(row['level']):6s} {row['method']:20s} F1 {row['f1']:6.2f}  IoU {row['iou']:6.2f}")
     print(Path(args.out) / "robustness.png")
     return 0
+
+
+def perturbation_levels(args, defaults: dict) -> dict:
+    """Each perturbation's levels: its flag's comma-separated numbers, none for '', the default
+    (Fig. 4's three kinds) when the flag is not given."""
+    levels = {}
+    for kind in PERTURBATIONS:
+        text = getattr(args, kind)
+        if text is None and kind in defaults:
+            levels[kind] = defaults[kind]
+        elif text:
+            try:
+                levels[kind] = tuple(float(level) for level in text.split(","))
+            except ValueError:
+                raise BadInputError(f"--{kind.replace('_', '-')} takes comma-separated numbers, not '{text}'") from None
+    return levels
 
 
 def add_detectors(parser) -> None:
