@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from ..config import AlignConfig
-from .degrade import jpeg_roundtrip, translate
+from .degrade import LEVELS, apply_curve, jpeg_roundtrip, translate
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Alignment:
         if self.sigma > 0:
             out = cv2.GaussianBlur(out, (0, 0), self.sigma)
         if self.tone is not None:
-            out = cv2.LUT(out, tone_lut(self.tone))
+            out = apply_curve(out, tone_curves(self.tone))
         if self.jpeg_quality is not None:
             out = jpeg_roundtrip(out, self.jpeg_quality)
         return out
@@ -66,17 +66,9 @@ class Alignment:
 JPEG_BLOCK = 16  # px: a 4:2:0 JPEG's minimum coded unit
 
 
-LEVELS = np.arange(256, dtype=np.float64) / 255.0  # the 8-bit grey levels on [0, 1]
-
-
 def tone_curves(tone: np.ndarray) -> np.ndarray:
     """(3, degree + 1) coefficients → (256, 3) float: each channel's curve at every grey level."""
     return np.stack([np.polyval(coefficients[::-1], LEVELS) for coefficients in tone], axis=-1)
-
-
-def tone_lut(tone: np.ndarray) -> np.ndarray:
-    """(3, degree + 1) coefficients → (1, 256, 3) uint8 lookup table for cv2.LUT."""
-    return np.clip(tone_curves(tone) * 255.0 + 0.5, 0, 255).astype(np.uint8)[None]
 
 
 def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[tuple[int, int, int, int]], int]:

@@ -21,6 +21,7 @@ from ..errors import BadInputError
 POSTPROCESS_KINDS = ("jpeg", "noise", "blur")  # Fig. 4: the generator's post-processing draws from these
 ATTACK_KINDS = POSTPROCESS_KINDS + ("box_blur", "brightness", "contrast", "colour_levels")
 ADJUST_FLOOR = 0.01  # the fixed low end of the brightness and contrast ranges (CoMoFoD's adjustments)
+LEVELS = np.arange(256, dtype=np.float64) / 255.0  # the 8-bit grey levels on [0, 1]
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
@@ -47,15 +48,21 @@ def degrade(image: np.ndarray, kind: str, level: float, rng: np.random.Generator
         return cv2.GaussianBlur(image, (0, 0), float(level))
     if kind == "box_blur":
         return cv2.blur(image, (int(level), int(level)))
-    levels = np.arange(256, dtype=np.float64) / 255.0
     if kind == "brightness":
-        curve = ADJUST_FLOOR + levels * (level - ADJUST_FLOOR)
+        curve = ADJUST_FLOOR + LEVELS * (level - ADJUST_FLOOR)
     elif kind == "contrast":
-        curve = np.clip((levels - ADJUST_FLOOR) / (level - ADJUST_FLOOR), 0, 1)
+        curve = np.clip((LEVELS - ADJUST_FLOOR) / (level - ADJUST_FLOOR), 0, 1)
     else:  # colour_levels
         step = 256 / int(level)
         curve = (np.floor(np.arange(256) / step) * step + step / 2) / 255.0
-    return cv2.LUT(image, np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8))
+    return apply_curve(image, curve)
+
+
+def apply_curve(image: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 through a tone curve on [0, 1] at every grey level: (256,) for all channels
+    or (256, 3) per channel → (H, W, 3) uint8."""
+    table = np.clip(curve * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(image, table if table.ndim == 1 else table[None])
 
 
 def check_level(kind: str, level: float) -> None:
