@@ -21,7 +21,7 @@ from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.images import atomic_write_bytes
 from imdl_sigma.data.manifest import read_manifest
-from imdl_sigma.evaluation import score_pairs
+from imdl_sigma.bench.scoring import score_pairs
 from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1

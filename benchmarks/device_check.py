@@ -35,11 +35,11 @@ from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import DINOV2_BASE, TINY_DINOV2, SigmaConfig
 from imdl_sigma.data.images import load_rgb
 from imdl_sigma.data.manifest import read_manifest
-from imdl_sigma.data.synth import SynthConfig, synthesize
+from imdl_sigma.synth.generator import SynthConfig, synthesize
 from imdl_sigma.grounding.intent import DEFAULT_MAP_SIZE, IntentCache
 from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
+from imdl_sigma.model.checkpoint import save_checkpoint
 
 from .feature_cache_speed import seconds_per_step
 from .results import RESULTS, record

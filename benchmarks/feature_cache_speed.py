@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from imdl_sigma.config import SigmaConfig
-from imdl_sigma.data.synth import SynthConfig, synthesize
+from imdl_sigma.synth.generator import SynthConfig, synthesize
 from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1
 

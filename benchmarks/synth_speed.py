@@ -10,7 +10,7 @@ import json
 import time
 
 from imdl_sigma.data.manifest import read_manifest
-from imdl_sigma.data.synth import SynthConfig, synthesize
+from imdl_sigma.synth.generator import SynthConfig, synthesize
 
 from .results import record
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from imdl_sigma.baselines.train import resolve_baseline_config, train_baseline
 from imdl_sigma.bench.masks import run_bench_masks
-from imdl_sigma.training.checkpoint import load_checkpoint
+from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
 
 from .results import record

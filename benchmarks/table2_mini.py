@@ -59,7 +59,7 @@ class MiniConfig:
 
 def make_pairs(photos: str, out: Path, config: MiniConfig) -> tuple[Path, dict[str, Path]]:
     """Training pairs (training photos, both regimes) and one held-out test set per regime."""
-    from imdl_sigma.data.synth import SynthConfig, synthesize
+    from imdl_sigma.synth.generator import SynthConfig, synthesize
 
     synth = SynthConfig(size=config.pair_size, max_aspect=1.0)
     train = synthesize(out / "train", config.n_train, images=photos, seed=config.train_seed, config=synth,
@@ -73,7 +73,7 @@ def make_pairs(photos: str, out: Path, config: MiniConfig) -> tuple[Path, dict[s
 def label_sets(train: Path, out: Path, checkpoint: str | None) -> dict[str, Path]:
     """{source: dataset.json} of the training pairs' edited images with each source's masks, all
     three listing the pairs in the manifest's order (the same batches under the same seed)."""
-    from imdl_sigma.evaluation import score_pairs
+    from imdl_sigma.bench.scoring import score_pairs
     from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
     from imdl_sigma.data.benco_datasets import write_json_dataset
     from imdl_sigma.data.jsonl import read_jsonl
@@ -169,7 +169,7 @@ def run(photos: str, out_dir: str, detectors: list[str], config: MiniConfig, sma
 
 
 def checkpoint_name(checkpoint: str | None) -> str:
-    from imdl_sigma.training.checkpoint import BUNDLED
+    from imdl_sigma.model.checkpoint import BUNDLED
 
     path = Path(checkpoint or BUNDLED)
     return f"`{path.name}` (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]})"

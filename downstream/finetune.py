@@ -231,7 +231,7 @@ def finetune(model_name: str, data: str | None, tests: dict[str, str], out_dir: 
     from torch.utils.data import DataLoader
     from torch.utils.tensorboard import SummaryWriter
 
-    from imdl_sigma.training.loop import setup_distributed
+    from imdl_sigma.distributed import setup_distributed
 
     spec = detector_spec(model_name)
     rank, world, device = setup_distributed()

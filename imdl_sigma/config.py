@@ -170,7 +170,7 @@ class RefineConfig:
 class AlignConfig:
     """Photometric alignment of the source to the edited image before either is compared (not in
     the paper; off in `base`): shift, blur, tone and JPEG re-compression fitted robustly
-    (imdl_sigma/data/align.py).
+    (imdl_sigma/photometric/align.py).
     Chosen on validation pairs from training photos."""
 
     enabled: bool = False

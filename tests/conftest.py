@@ -20,7 +20,7 @@ def tiny_checkpoint(tmp_path_factory):
     """A randomly initialised SIGMA at the `tiny` preset, saved as a checkpoint."""
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.training.checkpoint import save_checkpoint
+    from imdl_sigma.model.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     config = SigmaConfig.preset("tiny")
@@ -32,7 +32,7 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synth_pairs(tmp_path_factory):
     """A dozen synthetic pairs from the photos bundled with scikit-image / scikit-learn."""
-    from imdl_sigma.data.synth import SynthConfig, synthesize
+    from imdl_sigma.synth.generator import SynthConfig, synthesize
 
     out = tmp_path_factory.mktemp("synth")
     return synthesize(out, 12, seed=3, config=SynthConfig(size=96), progress=False)

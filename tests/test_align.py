@@ -1,4 +1,4 @@
-"""Photometric alignment (data/align.py): the identity on splices, the global change recovered
+"""Photometric alignment (photometric/align.py): the identity on splices, the global change recovered
 on post-processed pairs, and the edit left out of the fit."""
 
 import cv2
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from imdl_sigma.config import AlignConfig, SigmaConfig
-from imdl_sigma.data.align import Alignment, align_source, estimate
+from imdl_sigma.photometric.align import Alignment, align_source, estimate
 from imdl_sigma.data.datasets import SigmaPairDataset
-from imdl_sigma.data.degrade import jpeg_roundtrip, translate
+from imdl_sigma.photometric.degrade import jpeg_roundtrip, translate
 from imdl_sigma.data.images import save_mask
 from imdl_sigma.data.manifest import Pair
 from imdl_sigma.inference.annotator import Annotator

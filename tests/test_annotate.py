@@ -104,7 +104,7 @@ def test_quality_flags():
 
 
 def test_demo_writes_dataset_metrics_and_page(tiny_checkpoint, tmp_path):
-    from imdl_sigma.annotation.demo import run_demo
+    from imdl_sigma.demo import run_demo
 
     summary = run_demo(str(tmp_path / "demo"), n=4, checkpoint=str(tiny_checkpoint), progress=False)
     assert set(summary["metrics"]) >= {"sigma", "pixdiff-morph", "pixdiff-otsu"}

@@ -14,7 +14,7 @@ from imdl_sigma.annotation.pipeline import OutputWriter, PendingBatch
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.interrupt import StopRequest
 from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
+from imdl_sigma.model.checkpoint import save_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from imdl_sigma.baselines.ddpm_cd import DDPMCD, DDPMCDConfig, DDPMCDNet, NoiseS
 from imdl_sigma.baselines.meta_cd import BinarizeStraightThrough, MetaCDConfig, MetaCDNet
 from imdl_sigma.cli import main
 from imdl_sigma.errors import BadInputError
-from imdl_sigma.training.checkpoint import load_checkpoint
+from imdl_sigma.model.checkpoint import load_checkpoint
 
 
 def pair(side: int, seed: int = 0):
@@ -120,7 +120,7 @@ def test_baselines_train_and_score_through_the_cli(synth_pairs, tmp_path):
 def test_bench_names_a_missing_or_mismatched_baseline_checkpoint(synth_pairs, tmp_path, capsys):
     assert main(["bench", "masks", "--pairs", str(synth_pairs), "--methods", "ddpm-cd", "--out", str(tmp_path)]) == 2
     assert "--ddpm-cd-checkpoint" in capsys.readouterr().err
-    from imdl_sigma.training.checkpoint import BUNDLED
+    from imdl_sigma.model.checkpoint import BUNDLED
 
     assert main(["bench", "masks", "--pairs", str(synth_pairs), "--methods", "meta-cd", "--meta-cd-checkpoint",
                  str(BUNDLED), "--out", str(tmp_path)]) == 2

@@ -15,7 +15,7 @@ from imdl_sigma.data.manifest import Pair, read_manifest, write_manifest
 from imdl_sigma.grounding.acsf import fusion_action, with_corpus_actions
 from imdl_sigma.grounding.rules import ACTIONS, parse_rules
 from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
+from imdl_sigma.model.checkpoint import save_checkpoint
 
 
 def test_category_maps_name_known_corpora_and_actions():

@@ -9,7 +9,7 @@ import torch
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.errors import BadInputError
 from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+from imdl_sigma.model.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
 from imdl_sigma.training.loop import TrainConfig, TrainRun
 
 
@@ -33,7 +33,7 @@ def test_init_without_pixel_evidence_into_a_config_with_it_is_allowed_and_logged
     checkpoint = saved(tmp_path / "plain.pt", tiny(evidence=False))
     run = run_in(tmp_path / "run", tiny(evidence=True))
     fresh = {k: v.clone() for k, v in run.model.net.state_dict().items() if k.startswith("pixel_evidence.")}
-    with caplog.at_level(logging.INFO, logger="imdl_sigma.training.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="imdl_sigma.model.checkpoint"):
         run.load_weights(checkpoint)
     assert "pixel_evidence" in caplog.text and "decoder.refinement" in caplog.text
     loaded = run.model.net.state_dict()

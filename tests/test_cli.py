@@ -53,7 +53,7 @@ def test_parse_prints_one_json_object(capsys):
 def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.training.checkpoint import save_checkpoint
+    from imdl_sigma.model.checkpoint import save_checkpoint
 
     config = SigmaConfig.preset("tiny")
     save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)
@@ -72,7 +72,7 @@ def test_bench_masks_writes_table_and_masks(synth_pairs, tmp_path):
 def test_bench_masks_sigma_set_overrides_the_checkpoint_config(synth_pairs, tmp_path):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.training.checkpoint import save_checkpoint
+    from imdl_sigma.model.checkpoint import save_checkpoint
 
     config = SigmaConfig.preset("tiny")
     save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)
@@ -113,7 +113,7 @@ def test_bench_masks_table1_layout_over_datasets(synth_pairs, tmp_path):
 def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.training.checkpoint import save_checkpoint
+    from imdl_sigma.model.checkpoint import save_checkpoint
 
     config = SigmaConfig.preset("tiny")
     save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)

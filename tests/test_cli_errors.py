@@ -45,7 +45,7 @@ def inputs(tmp_path_factory, synth_pairs):
     from imdl_sigma.config import SigmaConfig
     from imdl_sigma.data.manifest import read_manifest
     from imdl_sigma.model import SigmaNet
-    from imdl_sigma.training.checkpoint import save_checkpoint
+    from imdl_sigma.model.checkpoint import save_checkpoint
 
     tmp = tmp_path_factory.mktemp("cli_errors")
     pairs = read_manifest(synth_pairs)

@@ -82,7 +82,7 @@ def test_a_flag_already_on_the_parser_is_shared():
 def test_commands_without_flags_build_the_default_configs(argv, config):
     from imdl_sigma.annotation.annotate import AnnotateConfig
     from imdl_sigma.cli import annotate, synth, train
-    from imdl_sigma.data.synth import SynthConfig
+    from imdl_sigma.synth.generator import SynthConfig
     from imdl_sigma.training.loop import TrainConfig
     from imdl_sigma.training.stage2 import Stage2Config
 

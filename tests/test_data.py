@@ -11,7 +11,7 @@ from PIL import Image
 from imdl_sigma.data.datasets import SigmaPairDataset
 from imdl_sigma.data.images import load_mask, load_rgb, save_mask
 from imdl_sigma.data.manifest import ManifestError, Pair, read_manifest, write_manifest
-from imdl_sigma.data.synth import SynthConfig, concept_from_filename, make_pair, bundled_photos, bundled_textures
+from imdl_sigma.synth.generator import SynthConfig, concept_from_filename, make_pair, bundled_photos, bundled_textures
 from imdl_sigma.errors import BadInputError
 
 
@@ -100,7 +100,7 @@ def test_concept_from_imagenet_filename():
 def test_synthesize_writes_manifest_and_resumes(synth_pairs):
     pairs = read_manifest(synth_pairs)
     assert len(pairs) == 12 and all(p.mask for p in pairs)
-    from imdl_sigma.data.synth import synthesize
+    from imdl_sigma.synth.generator import synthesize
 
     before = {p.id: (synth_pairs.parent / "edited" / f"{p.id}.png").stat().st_mtime_ns for p in pairs}
     synthesize(synth_pairs.parent, 12, seed=3, config=SynthConfig(size=96), progress=False)
@@ -138,8 +138,8 @@ def test_paired_dataset_resizes_a_smaller_source(tmp_path, pair_files):
 
 
 def test_synth_with_a_vae_roundtrip(tmp_path, tiny_vae_dir):
-    from imdl_sigma.data.synth import SynthConfig, synthesize
-    from imdl_sigma.data.vae import VaeRoundtrip
+    from imdl_sigma.synth.generator import SynthConfig, synthesize
+    from imdl_sigma.synth.vae import VaeRoundtrip
 
     roundtrip = VaeRoundtrip.from_path(str(tiny_vae_dir))
     image = np.random.default_rng(0).integers(0, 256, (30, 44, 3), dtype=np.uint8)  # not a multiple of 4
@@ -155,7 +155,7 @@ def test_synth_with_a_vae_roundtrip(tmp_path, tiny_vae_dir):
 
 
 def test_missing_vae_names_the_fix(tmp_path):
-    from imdl_sigma.data.vae import load_vae
+    from imdl_sigma.synth.vae import load_vae
     from imdl_sigma.errors import MissingWeightsError
 
     with pytest.raises(MissingWeightsError, match="--vae DIR"):
@@ -186,7 +186,7 @@ def test_regeneration_regime_changes_the_whole_image():
 
 @pytest.mark.parametrize("kind", ["redraw", "inpaint", "tone"])
 def test_each_new_edit_kind_changes_only_the_masked_region(kind):
-    from imdl_sigma.data.edits import EDITS, EditContext
+    from imdl_sigma.synth.edits import EDITS, EditContext
 
     rng = np.random.default_rng(0)
     image = bundled_photos()[1].load()[:96, :96].copy()
@@ -203,7 +203,7 @@ def test_each_new_edit_kind_changes_only_the_masked_region(kind):
     ("great white shark", "a great white shark"), ("glass", "a glass"),
 ])
 def test_instruction_articles(noun, phrase):
-    from imdl_sigma.data.edits import with_article
+    from imdl_sigma.synth.edits import with_article
 
     assert with_article(noun) == phrase
 

@@ -1,9 +1,9 @@
-"""The post-processing and attack kinds of data/degrade.py on hand-made images."""
+"""The post-processing and attack kinds of photometric/degrade.py on hand-made images."""
 
 import numpy as np
 import pytest
 
-from imdl_sigma.data.degrade import ATTACK_KINDS, degrade
+from imdl_sigma.photometric.degrade import ATTACK_KINDS, degrade
 from imdl_sigma.errors import BadInputError
 
 GREYS = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (4, 1, 3))  # (4, 256, 3): every level

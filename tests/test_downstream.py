@@ -13,7 +13,7 @@ from downstream.finetune import FinetuneConfig, finetune
 from downstream.table2 import run_table2
 from imdl_sigma.data.benco_datasets import write_json_dataset
 from imdl_sigma.data.manifest import read_manifest
-from imdl_sigma.data.synth import SynthConfig, synthesize
+from imdl_sigma.synth.generator import SynthConfig, synthesize
 
 TINY = FinetuneConfig(epochs=1, batch_size=2, image_size=64, num_workers=0, warmup_epochs=0)
 

@@ -13,7 +13,7 @@ from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.grounding.intent import DEFAULT_MAP_SIZE, NO_GROUNDER, NOT_CACHED, IntentCache, resolve_intent_maps
-from imdl_sigma.training.checkpoint import load_checkpoint
+from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
 from imdl_sigma.training.stage1 import train_stage1
 

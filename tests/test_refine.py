@@ -14,7 +14,7 @@ from imdl_sigma.config import RefineConfig, SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.metrics import pixel_scores
 from imdl_sigma.model import SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
+from imdl_sigma.model.checkpoint import save_checkpoint
 
 ON = RefineConfig(enabled=True)
 

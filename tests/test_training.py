@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from imdl_sigma.config import SigmaConfig
-from imdl_sigma.training.checkpoint import load_checkpoint
+from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.model.losses import dice_loss, segmentation_loss
 from imdl_sigma.training.loop import TrainConfig, cosine_lr
 from imdl_sigma.training.stage1 import train_stage1
@@ -108,7 +108,7 @@ def test_disentanglement_pulls_edit_and_noise_vectors_apart():
 
 
 def test_stage2_runs_resumes_and_keeps_a_teacher(synth_pairs, tmp_path, tiny_vae_dir):
-    from imdl_sigma.data.vae import VaeRoundtrip
+    from imdl_sigma.synth.vae import VaeRoundtrip
     from imdl_sigma.training.stage2 import Stage2Config, train_stage2
 
     config = SigmaConfig.preset("tiny")

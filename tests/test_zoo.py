@@ -10,9 +10,9 @@ from imdl_sigma.baselines import LEARNED_BASELINES
 from imdl_sigma.baselines.pixdiff import DEFAULT_TAUS
 from imdl_sigma.config import PRESETS, SigmaConfig
 from imdl_sigma.errors import BadInputError
-from imdl_sigma.evaluation import LEARNED_METHODS, PIXDIFF_METHODS, expand_methods, load_predictor
+from imdl_sigma.bench.scoring import LEARNED_METHODS, PIXDIFF_METHODS, expand_methods, load_predictor
 from imdl_sigma.model import SIGMA, SigmaNet
-from imdl_sigma.training.checkpoint import save_checkpoint
+from imdl_sigma.model.checkpoint import save_checkpoint
 
 
 def small_input(config) -> int:

@@ -315,7 +315,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     import torch.distributed as dist
 
     from ..data.dataset_names import register_dataset
-    from ..training.loop import setup_distributed
+    from ..distributed import setup_distributed
     from ..inference.annotator import Annotator
 
     config = config or AnnotateConfig()

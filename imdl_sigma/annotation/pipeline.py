@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import AlignConfig
-from ..data.align import align_source
+from ..photometric.align import align_source
 from ..data.images import load_rgb, match_size
 from ..data.manifest import Pair
 from ..data.tensors import resize_square

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import BadInputError
 from ..inference.predictor import NetworkPredictor
-from ..training.checkpoint import apply_weights, load_checkpoint
+from ..model.checkpoint import apply_weights, load_checkpoint
 from ..model.losses import mask_model_output
 
 

@@ -105,7 +105,7 @@ def load_pretrained_unet(unet: nn.Module, weights: str) -> None:
 
         state = UNet2DModel.from_pretrained(str(path), local_files_only=True).state_dict()
     elif path.is_file():
-        from ..training.checkpoint import load_checkpoint
+        from ..model.checkpoint import load_checkpoint
 
         state = {k[len("unet."):]: v for k, v in load_checkpoint(path, architecture="DDPMUNet")["model"].items()
                  if k.startswith("unet.")}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import ConfigFile
 from ..training.loop import StepResult, TrainConfig, TrainRun
-from ..training.stage1 import epoch_batches, labeled_pairs, pair_loader, validation_loader
+from ..training.loaders import epoch_batches, labeled_pairs, pair_loader, validation_loader
 from . import LEARNED_BASELINES
 
 

@@ -1,2 +1,3 @@
-"""The paper's tables as `benco bench` computes them: Table 1 (masks), Fig. 4 (robustness) and
-throughput (speed). The scripts under benchmarks/ run them and write benchmarks/RESULTS.md."""
+"""The paper's tables as `benco bench` computes them: scoring of every mask method per pair (scoring.py),
+Table 1 (masks.py), Fig. 4 (robustness.py) and annotation throughput (speed.py). The scripts under
+benchmarks/ call these and write benchmarks/RESULTS.md."""

@@ -1,6 +1,6 @@
 """`benco bench robustness` (paper Fig. 4): mask quality under JPEG, Gaussian noise and Gaussian blur,
 and, when asked (`--box-blur`, `--brightness`, `--contrast`, `--colour-levels`), under the other
-global attacks of copy-move benchmarks (data/degrade.py).
+global attacks of copy-move benchmarks (photometric/degrade.py).
 
 Each perturbation, at each level, is applied to the test pairs' edited images (or to both images
 with --apply-to both), the perturbed pairs are written under DIR/perturbed/<kind>_<level>/, and
@@ -24,11 +24,11 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from ..data.degrade import check_level, degrade
+from ..photometric.degrade import check_level, degrade
 from ..data.images import atomic_write_bytes, load_rgb, save_png
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
-from ..evaluation import expand_methods, load_predictors, method_label, score_pairs
+from .scoring import expand_methods, load_predictors, method_label, score_pairs
 from .tables import markdown_table
 
 ApplyTo = Literal["edited", "both"]

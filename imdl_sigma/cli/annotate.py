@@ -52,7 +52,7 @@ def run(args) -> int:
     config = job.build(args, parser=args.parser, filters=filters.build(args))
     if args.backbone_weights:
         from ..config import SigmaConfig
-        from ..training.checkpoint import load_checkpoint
+        from ..model.checkpoint import load_checkpoint
 
         payload = load_checkpoint(args.checkpoint, architecture="SIGMA")
         check_backbone_weights(SigmaConfig.from_dict(payload["config"]), args.backbone_weights,

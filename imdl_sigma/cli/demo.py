@@ -9,7 +9,7 @@ OPTIONS = ("out_dir", "n", "seed")
 
 
 def add_arguments(parser) -> None:
-    from ..annotation.demo import run_demo
+    from ..demo import run_demo
 
     add_options(parser, signature_options(run_demo, OPTIONS, {
         "out_dir": "output folder (a folder git ignores)", "n": "number of synthetic pairs",
@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..annotation.demo import run_demo
+    from ..demo import run_demo
 
     summary = run_demo(checkpoint=args.checkpoint, **given_options(args, OPTIONS, {"out_dir": "out"}))
     for method, row in summary["metrics"].items():

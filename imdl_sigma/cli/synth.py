@@ -9,13 +9,13 @@ OPTIONS = ("seed", "split", "holdout_every", "workers")
 
 
 def synth_flags() -> ConfigFlags:
-    from ..data.synth import SynthConfig
+    from ..synth.generator import SynthConfig
 
     return ConfigFlags(SynthConfig)
 
 
 def add_arguments(parser) -> None:
-    from ..data.synth import synthesize
+    from ..synth.generator import synthesize
 
     parser.add_argument("--out", required=True)
     parser.add_argument("--n", type=int, required=True, help="number of pairs")
@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..data.synth import synthesize
+    from ..synth.generator import synthesize
 
     config = synth_flags().build(args).with_overrides(overrides(args))
     print(synthesize(args.out, args.n, images=args.images, vae=args.vae, config=config,

@@ -1,1 +1,2 @@
-"""Data layer: manifest, images, synthetic pairs, datasets."""
+"""Pair I/O and datasets: the pairs manifest, image reading and writing, network tensors, the training
+dataset, dataset names, IMDL-BenCo dataset files and the published corpora' readers."""

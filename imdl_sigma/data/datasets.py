@@ -17,7 +17,7 @@ from albumentations.pytorch import ToTensorV2
 from torch.utils.data import Dataset
 
 from ..config import AlignConfig, InstructionConfig
-from .align import align_source
+from ..photometric.align import align_source
 from .images import load_mask
 from .manifest import Pair, read_manifest
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from ..config import SigmaConfig
-from ..data.align import align_source
+from ..photometric.align import align_source
 from ..grounding.parser import InstructionParser
 from ..grounding.rules import RULES
-from ..training.checkpoint import BUNDLED, build_from_checkpoint
+from ..model.checkpoint import BUNDLED, build_from_checkpoint
 from .predictor import NetworkPredictor
 from .refine import pixel_difference, refine_probability
 

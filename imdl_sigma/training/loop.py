@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,10 +25,11 @@ import torch
 import torch.distributed as dist
 
 from ..config import ConfigFile
+from ..distributed import setup_distributed
 from ..errors import BadInputError
 from ..metrics import ScoreAccumulator
 from ..model import SIGMA
-from .checkpoint import apply_weights, load_checkpoint, save_checkpoint
+from ..model.checkpoint import apply_weights, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +70,6 @@ def cosine_lr(step: int, total: int, config: TrainConfig) -> float:
         return config.lr * (step + 1) / config.warmup_steps
     progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-def setup_distributed() -> tuple[int, int, torch.device]:
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
 
 
 @torch.no_grad()

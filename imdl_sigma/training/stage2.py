@@ -24,11 +24,12 @@ import torch.nn.functional as F
 
 from ..config import SigmaConfig
 from ..data.manifest import read_manifest
-from ..data.vae import VaeRoundtrip
+from ..synth.vae import VaeRoundtrip
 from ..errors import BadInputError
 from ..model.losses import calibration_loss, disentanglement_loss, pseudo_label_loss, weighted_segmentation_loss
-from .loop import StepResult, TrainConfig, TrainRun, setup_distributed
-from .stage1 import dataset_args, labeled_pairs, pair_loader, prepare_intent_maps, validation_loader
+from ..distributed import setup_distributed
+from .loop import StepResult, TrainConfig, TrainRun
+from .loaders import dataset_args, labeled_pairs, pair_loader, prepare_intent_maps, validation_loader
 
 
 @dataclass
@@ -85,7 +86,7 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
                  config: TrainConfig, stage2: Stage2Config, vae: VaeRoundtrip | str | None, init: str | None = None,
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
                  grounder=None, progress: bool = True) -> Path:
-    """`vae`: a data.vae.VaeRoundtrip, or the folder (or hub id) of one, loaded once the inputs are
+    """`vae`: a synth.vae.VaeRoundtrip, or the folder (or hub id) of one, loaded once the inputs are
     checked (SD 1.5 or SDXL VAE, the one of the corpus's editor); `init`: the Stage I checkpoint to adapt."""
     if not vae:
         raise BadInputError("Stage II's calibration loss needs a Stable Diffusion VAE: pass --vae DIR")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import LEARNED_BASELINES, pixdiff
-from .data.images import load_mask, save_mask
-from .errors import BadInputError
-from .inference.predictor import Predictor
-from .metrics import ScoreAccumulator
+from ..baselines import LEARNED_BASELINES, pixdiff
+from ..data.images import load_mask, save_mask
+from ..errors import BadInputError
+from ..inference.predictor import Predictor
+from ..metrics import ScoreAccumulator
 
 PIXDIFF_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu")
 # Methods that need a trained checkpoint: SIGMA and the learned change-detection baselines.
@@ -40,8 +40,8 @@ def load_predictor(method: str, checkpoint: str | None = None, device: str = "cp
     """The Predictor of a method name: `sigma` (checkpoint None: the bundled one; `sigma_overrides`:
     dotted keys of its config), a learned baseline (its trained checkpoint), `pixdiff` or
     `pixdiff-fixed@TAU` (training-free)."""
-    from .baselines.change_model import ChangePredictor
-    from .inference.annotator import Annotator
+    from ..baselines.change_model import ChangePredictor
+    from ..inference.annotator import Annotator
 
     if method == "sigma":
         return Annotator.from_checkpoint(checkpoint, device, overrides=sigma_overrides)

@@ -28,10 +28,10 @@ import numpy as np
 
 from ..config import ConfigFile
 from ..errors import BadInputError
-from .degrade import PostprocessConfig, RegenerationConfig, postprocess, regenerate, shift
+from ..photometric.degrade import PostprocessConfig, RegenerationConfig, postprocess, regenerate, shift
 from .edits import EDITS, EditContext, crop_to
-from .images import load_rgb, save_mask, save_png
-from .manifest import Pair, write_manifest
+from ..data.images import load_rgb, save_mask, save_png
+from ..data.manifest import Pair, write_manifest
 from .vae import VaeRoundtrip
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

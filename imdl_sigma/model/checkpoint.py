@@ -77,7 +77,7 @@ def build_from_checkpoint(path: str | Path | None = None, backbone_weights: str 
     """(SigmaNet with the checkpoint's weights, its config, the raw payload). `overrides`: dotted
     config keys set before the model is built, e.g. {"backbone.image_size": 224} or
     {"align.enabled": False}; one that changes the architecture fails as weights that cannot apply."""
-    from ..model import SigmaNet
+    from .sigma import SigmaNet
 
     payload = load_checkpoint(path, architecture="SIGMA")
     config = SigmaConfig.from_dict(payload["config"]).with_overrides(overrides or {})

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baselines import pixdiff
-from ..data.images import atomic_write_bytes, load_mask, load_rgb, save_png
-from ..data.manifest import Pair, read_manifest
-from ..data.synth import SynthConfig, bundled_photos, synthesize
-from ..evaluation import expand_methods, load_predictors, method_label, score_pairs
-from ..metrics import pixel_scores
-from .annotate import pair_key, read_records
+from .baselines import pixdiff
+from .data.images import atomic_write_bytes, load_mask, load_rgb, save_png
+from .data.manifest import Pair, read_manifest
+from .synth.generator import SynthConfig, bundled_photos, synthesize
+from .bench.scoring import expand_methods, load_predictors, method_label, score_pairs
+from .metrics import pixel_scores
+from .annotation.annotate import pair_key, read_records
 
 DEMO_OUT = "runs/demo"  # under /runs/, which .gitignore lists
 DEMO_SEED = 1000  # not `benco synth`'s default (0): the demo's pairs are never a default training set's
@@ -222,8 +222,8 @@ def write_page(out: Path, views: list[PairView], metrics: dict, facts: dict) -> 
 
 def run_demo(out_dir: str = DEMO_OUT, n: int = 24, checkpoint: str | None = None, seed: int = DEMO_SEED,
              progress: bool = True) -> dict:
-    from ..training.checkpoint import BUNDLED, load_checkpoint
-    from .annotate import annotate
+    from .model.checkpoint import BUNDLED, load_checkpoint
+    from .annotation.annotate import annotate
 
     load_checkpoint(checkpoint)  # a bad checkpoint fails before any work
     out = Path(out_dir)
