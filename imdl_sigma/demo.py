@@ -20,7 +20,8 @@ from .baselines import pixdiff
 from .data.images import atomic_write_bytes, load_mask, load_rgb, save_png
 from .data.manifest import Pair, read_manifest
 from .synth.generator import SynthConfig, bundled_photos, synthesize
-from .bench.scoring import expand_methods, load_predictors, method_label, score_pairs
+from .bench.scoring import method_label, score_pairs
+from .methods import expand_methods, load_predictors
 from .metrics import pixel_scores
 from .annotation.annotate import pair_key, read_records
 

@@ -50,3 +50,25 @@ def tiny_vae_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vae")
     vae.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def baseline_checkpoints(tmp_path_factory):
+    """A randomly initialised checkpoint of every scored learned baseline, at its tiny preset."""
+    from imdl_sigma.baselines import LEARNED_BASELINES
+    from imdl_sigma.methods import LEARNED_METHODS
+    from imdl_sigma.model.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("baselines")
+    tiny = {"ddpm-cd": "ddpm_cd_tiny", "meta-cd": "meta_cd_tiny"}
+    paths = {}
+    for method in LEARNED_METHODS[1:]:
+        spec = LEARNED_BASELINES[method]
+        config = spec.model_class.config_class.resolve(tiny[method])
+        if hasattr(config, "freeze_unet"):
+            config.freeze_unet = False
+        torch.manual_seed(0)
+        model = spec.model_class(config=config)
+        paths[method] = root / f"{method}.pt"
+        save_checkpoint(paths[method], model.net, model.config, architecture=spec.architecture)
+    return paths

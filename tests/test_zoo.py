@@ -10,9 +10,8 @@ from imdl_sigma.baselines import LEARNED_BASELINES
 from imdl_sigma.baselines.pixdiff import DEFAULT_TAUS
 from imdl_sigma.config import PRESETS, SigmaConfig
 from imdl_sigma.errors import BadInputError
-from imdl_sigma.bench.scoring import LEARNED_METHODS, PIXDIFF_METHODS, expand_methods, load_predictor
+from imdl_sigma.methods import LEARNED_METHODS, PIXDIFF_METHODS, expand_methods, load_predictor
 from imdl_sigma.model import SIGMA, SigmaNet
-from imdl_sigma.model.checkpoint import save_checkpoint
 
 
 def small_input(config) -> int:
@@ -90,26 +89,8 @@ def test_every_learned_baseline_is_registered_in_imdlbenco():
         assert MODELS.has(name), name
 
 
-@pytest.fixture(scope="module")
-def baseline_checkpoints(tmp_path_factory):
-    """A randomly initialised checkpoint of every scored learned baseline, at its tiny preset."""
-    root = tmp_path_factory.mktemp("baselines")
-    tiny = {"ddpm-cd": "ddpm_cd_tiny", "meta-cd": "meta_cd_tiny"}
-    paths = {}
-    for method in LEARNED_METHODS[1:]:
-        spec = LEARNED_BASELINES[method]
-        config = spec.model_class.config_class.resolve(tiny[method])
-        if hasattr(config, "freeze_unet"):
-            config.freeze_unet = False
-        torch.manual_seed(0)
-        model = spec.model_class(config=config)
-        paths[method] = root / f"{method}.pt"
-        save_checkpoint(paths[method], model.net, model.config, architecture=spec.architecture)
-    return paths
-
-
 def every_method_name() -> list[str]:
-    return ["pixdiff"] + expand_methods(list(PIXDIFF_METHODS[:1]), DEFAULT_TAUS) + list(LEARNED_METHODS)
+    return ["pixdiff"] + expand_methods(list(PIXDIFF_METHODS), DEFAULT_TAUS) + list(LEARNED_METHODS)
 
 
 @pytest.mark.parametrize("method", every_method_name())

@@ -31,9 +31,12 @@ from ..data.tensors import resize_map
 from ..errors import BadInputError, JobInterrupted
 from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
-from ..grounding.intent import CACHED, resolve_intent_maps
+from ..grounding.intent import CACHED, UNIFORM, resolve_intent_maps
 from ..grounding.parser import build_parser
+from ..baselines.pixdiff import PixDiffConfig
+from ..inference.annotator import Annotator
 from ..interrupt import stop_on_signal
+from ..methods import load_predictor
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,12 @@ class AnnotateConfig:
     workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
     write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: bfloat16 autocast on CUDA (CPU runs float32)
+    # the mask generator: sigma, pixdiff-fixed@TAU, pixdiff-morph, pixdiff-otsu, ddpm-cd, meta-cd
+    # (the last two with their trained checkpoint)
+    method: str = "sigma"
+    # τ of pixdiff-morph: unlabelled pairs have no truth to choose it on (`bench masks` picks it
+    # on labelled ones), so it is given; the default is PixDiff-Fixed's
+    pixdiff_tau: float = PixDiffConfig.mask_threshold
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
@@ -115,12 +124,15 @@ def mask_name(pair: Pair) -> str:
 
 
 class AnnotationJob:
-    """One rank's annotation of its pairs into `out_dir`; instructions are parsed by the
-    annotator's parser object (`annotator.parser`)."""
+    """One rank's annotation of its pairs into `out_dir` by `annotator`: SIGMA's Annotator, or any
+    other Predictor (`imdl_sigma.methods`), which reads the pairs whole and no instruction.
+    Instructions are parsed (for the records) by `parser`, by default the annotator's own."""
 
     def __init__(self, annotator, out_dir: str | Path, config: AnnotateConfig,
-                 rank: int = 0, world: int = 1, intent_cache=None) -> None:
+                 rank: int = 0, world: int = 1, intent_cache=None, parser=None) -> None:
         self.annotator, self.config = annotator, config
+        self.network = isinstance(annotator, Annotator)  # SIGMA: square inputs, intent maps, refinement
+        self.parser = parser or annotator.parser
         self.intent_cache = intent_cache
         self.out = Path(out_dir)
         self.rank, self.world = rank, world
@@ -185,10 +197,11 @@ class AnnotationJob:
                 if batch:
                     yield batch
 
-            device = self.annotator.device
-            decoder = PairDecoder(self.annotator.config.input_size, pair_key,
-                                  full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache,
-                                  differences=self.annotator.config.refine.enabled, align=self.annotator.config.align)
+            device = torch.device(self.annotator.device)
+            decoder = PairDecoder(None, pair_key, full_size=True) if not self.network else PairDecoder(
+                self.annotator.config.input_size, pair_key, full_size=self.annotator.grounder is not None,
+                intent_cache=self.intent_cache, differences=self.annotator.config.refine.enabled,
+                align=self.annotator.config.align)
             workers = decode_workers(self.config.workers, device)
             try:
                 for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):
@@ -220,8 +233,14 @@ class AnnotationJob:
         the network for one decoded batch; its probabilities come back to the writer (no host sync here)."""
         if not batch.pairs:
             return None
-        parses = parse_many([p.instruction for p in batch.pairs], self.annotator.parser, self.parse_cache)
+        parses = parse_many([p.instruction for p in batch.pairs], self.parser, self.parse_cache)
         fused = with_corpus_actions(parses, batch.pairs)  # the action ACSF fuses with
+        if not self.network:  # maps at each edited image's size, from the full-size pairs
+            maps = self.annotator.predict_proba_batch([s.numpy() for s in batch.sources],
+                                                      [e.numpy() for e in batch.editeds])
+            intents = [{"grounding": UNIFORM, "why": f"method {self.annotator.name} reads no instruction"}] * len(maps)
+            return PendingBatch(list(zip(batch.pairs, parses, fused, intents, batch.source_shapes, batch.edited_shapes,
+                                         [None] * len(maps))), maps)
         full_size = [None] * len(batch.pairs)  # the images themselves are decoded only to ground on the fly
         sources = full_size if batch.sources is None else [s.numpy() for s in batch.sources]
         editeds = full_size if batch.editeds is None else [e.numpy() for e in batch.editeds]
@@ -254,7 +273,7 @@ class AnnotationJob:
             "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
             "mask": str(mask_path.resolve()) if kept else None,
             "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
-            "area": float(mask.mean()), "flags": flags, "kept": kept,
+            "area": float(mask.mean()), "flags": flags, "kept": kept, "method": self.annotator.name,
             **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
             "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
         }
@@ -294,6 +313,7 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
         "per_corpus": dict(Counter(r["corpus"] for r in kept)),
         "per_edit_type": dict(Counter(r["edit_type"] for r in kept if r["edit_type"])),  # corpus categories
         "per_action": dict(Counter(r.get("action", r["parse"]["action"]) for r in kept)),
+        "per_method": dict(Counter(r.get("method", "sigma") for r in kept)),  # the mask generator
         "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
         "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
         "intent_maps": dict(Counter(r.get("provenance_grounding", "none") for r in records)),  # langsam / cache / none
@@ -302,6 +322,12 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
         "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
         "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
     }
+
+
+def check_same_method(settings: Path, method: str) -> None:
+    """One dataset, one mask generator: a run into a folder another method annotated is refused."""
+    if settings.is_file() and (previous := json.loads(settings.read_text())["config"].get("method", "sigma")) != method:
+        raise BadInputError(f"{settings.parent} holds masks of method {previous}, not {method}; choose another --out")
 
 
 def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
@@ -316,7 +342,6 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
 
     from ..data.dataset_names import register_dataset
     from ..distributed import setup_distributed
-    from ..inference.annotator import Annotator
 
     config = config or AnnotateConfig()
     if not manifests and not corpora:
@@ -324,15 +349,18 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     rank, world, dist_device = setup_distributed()
     pairs = load_pairs(manifests, skip_bad)
     device = str(dist_device) if world > 1 else device
+    if config.method != "sigma" and (grounding or intent_cache or backbone_weights):
+        raise BadInputError(f"--method {config.method} reads no instruction and has no backbone: grounding, "
+                            "--intent-cache and --backbone-weights are SIGMA's")
     parser = build_parser(config.parser, parser_weights)
     grounder = None
     if grounding is not None:
         from ..grounding.grounder import LangSAMGrounder
 
         grounder = LangSAMGrounder.load(grounding, device)
-    annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
-                                          grounder=grounder, parser=parser,
-                                          precision=config.precision)
+    annotator = load_predictor(config.method, checkpoint, device, pixdiff_tau=config.pixdiff_tau,
+                               backbone_weights=backbone_weights, grounder=grounder, parser=parser,
+                               precision=config.precision)
     cache = None
     if intent_cache:
         from ..grounding.intent import IntentCache
@@ -340,11 +368,12 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
         cache = IntentCache(intent_cache)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_method(out / "annotate_config.json", config.method)
     settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "corpora": corpora or {},
-                "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
+                "checkpoint": annotator.provenance["checkpoint"], "config": asdict(config), "world_size": world}
     atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
     mine = [p for i, p in enumerate(pairs) if i % world == rank]
-    job = AnnotationJob(annotator, out, config, rank, world, cache)
+    job = AnnotationJob(annotator, out, config, rank, world, cache, parser)
     done = job.finished(resume)
     stream: Iterable[Pair | Unreadable] = mine
     if corpora:

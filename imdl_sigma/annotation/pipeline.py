@@ -62,13 +62,15 @@ class DecodedBatch:
 class PairDecoder(Dataset):
     """A map-style dataset whose index is a batch of pairs (the sampler hands out batches).
 
+    `side`: the network's square input size; None: no network inputs (a method that reads the
+    pairs whole, `full_size`);
     `full_size`: also return the size-matched images themselves (grounding needs them);
     `intent_cache`: an IntentCache to read each pair's intent map from;
     `differences`: also return each pair's pixel difference at the edited size (refinement needs it);
     `align`: the network's source is aligned to the edited image (the annotator's config.align);
     the differences are the raw ones, as the Annotator's refinement measures them."""
 
-    def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None,
+    def __init__(self, side: int | None, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None,
                  differences: bool = False, align: AlignConfig = AlignConfig()) -> None:
         self.side, self.key, self.full_size, self.intent_cache = side, key, full_size, intent_cache
         self.differences, self.align = differences, align
@@ -93,12 +95,14 @@ class PairDecoder(Dataset):
         as_tensors = (lambda images: [torch.from_numpy(image) for image in images]) if self.full_size else (lambda _: None)
         differences = ([torch.from_numpy(pixel_difference(s, e)) for s, e in zip(sources, editeds)]
                        if self.differences else None)
-        aligned = [align_source(s, e, self.align) for s, e in zip(sources, editeds)]  # the network's sources
-        return DecodedBatch(
-            read, torch.from_numpy(resize_square(aligned, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
-            source_shapes, [e.shape[:2] for e in editeds], errors, as_tensors(sources), as_tensors(editeds),
-            maps, differences,
-        )
+        if self.side is None:
+            source_px = edited_px = torch.zeros(len(read), 0, 0, 3, dtype=torch.uint8)
+        else:
+            aligned = [align_source(s, e, self.align) for s, e in zip(sources, editeds)]  # the network's sources
+            source_px = torch.from_numpy(resize_square(aligned, self.side))
+            edited_px = torch.from_numpy(resize_square(editeds, self.side))
+        return DecodedBatch(read, source_px, edited_px, source_shapes, [e.shape[:2] for e in editeds], errors,
+                            as_tensors(sources), as_tensors(editeds), maps, differences)
 
 
 def _as_is(batch: DecodedBatch) -> DecodedBatch:
@@ -141,8 +145,14 @@ class PendingBatch:
     """A batch whose probabilities are on their way back from the device."""
 
     items: list  # per-pair context, handed to the job's `finish` with the pair's map
-    probs: torch.Tensor  # (B, S, S) float32 on the host (filled once `ready` has happened)
+    # (B, S, S) float32 on the host (filled once `ready` has happened), or one (H, W) map per pair
+    # from a method that reads the pairs whole
+    probs: torch.Tensor | list[np.ndarray]
     ready: torch.cuda.Event | None = None
+
+    def host_maps(self) -> np.ndarray | list[np.ndarray]:
+        """The maps, once `ready` has happened."""
+        return self.probs.numpy() if isinstance(self.probs, torch.Tensor) else self.probs
 
     @classmethod
     def from_device(cls, items: list, probs: torch.Tensor) -> "PendingBatch":
@@ -211,7 +221,7 @@ class OutputWriter:
             return
         if payload.ready is not None:
             payload.ready.synchronize()
-        records = list(self.pool.map(self.finish, payload.items, payload.probs.numpy()))
+        records = list(self.pool.map(self.finish, payload.items, payload.host_maps()))
         try:
             with self.critical():
                 self.records.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -51,18 +52,43 @@ class PixDiff:
     """PixDiff as a Predictor (inference.predictor): its map is the difference map d, and
     PixDiff-Fixed(τ) is d > `config.mask_threshold`; -morph and -Otsu post-process the same d."""
 
-    name = "pixdiff"
+    device = "cpu"  # computed on the host, with NumPy
 
-    def __init__(self, config: PixDiffConfig | None = None) -> None:
-        self.config = config or PixDiffConfig()
+    def __init__(self, config: PixDiffConfig | None = None, name: str = "pixdiff") -> None:
+        self.config, self.name = config or PixDiffConfig(), name
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu", tau: float | None = None) -> "PixDiff":
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu", tau: float | None = None,
+                        name: str = "pixdiff") -> "PixDiff":
         """Training-free: there is no checkpoint to give."""
         if path:
             raise BadInputError(f"PixDiff is training-free: it takes no checkpoint (got {path})")
-        return cls(PixDiffConfig() if tau is None else PixDiffConfig(tau))
+        return cls(PixDiffConfig() if tau is None else PixDiffConfig(tau), name)
+
+    @property
+    def provenance(self) -> dict:
+        """What `benco annotate` records of the labeller beside each mask."""
+        return {"checkpoint": None, "tau": self.config.mask_threshold}
 
     def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
         sources, editeds = load_pair_batch(sources, editeds)
         return [difference_map(source, edited) for source, edited in zip(sources, editeds)]
+
+
+class PixDiffMask(PixDiff):
+    """PixDiff-Fixed-morph (d > τ, then `morph`) or PixDiff-Otsu as a Predictor: its map is the
+    binary mask itself (0 or 1), so `config.mask_threshold` 0.5 keeps it as it is. On unlabelled
+    pairs there is no truth to pick τ on, so -morph takes it as given (`benco annotate --pixdiff-tau`)."""
+
+    def __init__(self, variant: Literal["morph", "otsu"], tau: float) -> None:
+        super().__init__(PixDiffConfig(mask_threshold=0.5), f"pixdiff-{variant}")
+        self.variant, self.tau = variant, tau
+
+    @property
+    def provenance(self) -> dict:
+        return {"checkpoint": None, "tau": self.tau if self.variant == "morph" else None}
+
+    def predict_proba_batch(self, sources: list, editeds: list) -> list[np.ndarray]:
+        binary = (morph(fixed(d, self.tau)) if self.variant == "morph" else otsu(d)
+                  for d in super().predict_proba_batch(sources, editeds))
+        return [mask.astype(np.float32) for mask in binary]

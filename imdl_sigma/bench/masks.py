@@ -18,7 +18,8 @@ from ..baselines import pixdiff
 from ..data.images import atomic_write_bytes
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
-from .scoring import expand_methods, load_predictors, method_label, score_pairs
+from ..methods import expand_methods, load_predictors
+from .scoring import method_label, score_pairs
 from .tables import markdown_table
 
 TABLE1_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu", "sigma")  # `--methods` unless given

@@ -28,7 +28,8 @@ from ..photometric.degrade import check_level, degrade
 from ..data.images import atomic_write_bytes, load_rgb, save_png
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
-from .scoring import expand_methods, load_predictors, method_label, score_pairs
+from ..methods import expand_methods, load_predictors
+from .scoring import method_label, score_pairs
 from .tables import markdown_table
 
 ApplyTo = Literal["edited", "both"]

@@ -1,5 +1,6 @@
 """Scoring mask generators against ground truth, pair by pair: SIGMA, the learned baselines and
-PixDiff (`benco bench masks`, the robustness and ablation benchmarks and `benco demo` use it).
+PixDiff (`benco bench masks`, the robustness and ablation benchmarks and `benco demo` use it; the
+generators by name come from imdl_sigma.methods).
 
 `pixdiff-morph` uses the best τ of the PixDiff-Fixed grid on the same pairs, as the paper does.
 """
@@ -10,59 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baselines import LEARNED_BASELINES, pixdiff
+from ..baselines import pixdiff
 from ..data.images import load_mask, save_mask
 from ..errors import BadInputError
-from ..inference.predictor import Predictor
 from ..metrics import ScoreAccumulator
-
-PIXDIFF_METHODS = ("pixdiff-fixed", "pixdiff-morph", "pixdiff-otsu")
-# Methods that need a trained checkpoint: SIGMA and the learned change-detection baselines.
-LEARNED_METHODS = ("sigma",) + tuple(name for name, spec in LEARNED_BASELINES.items() if spec.scored)
-
-
-def expand_methods(methods: list[str], taus: tuple) -> list[str]:
-    """`pixdiff-fixed` without @τ stands for the whole τ grid."""
-    expanded = []
-    for method in methods:
-        if method == "pixdiff-fixed":
-            expanded += [f"pixdiff-fixed@{tau:g}" for tau in taus]
-        elif method.startswith("pixdiff-fixed@") or method in PIXDIFF_METHODS or method in LEARNED_METHODS:
-            expanded.append(method)
-        else:
-            raise BadInputError(f"unknown method '{method}'; known: pixdiff-fixed[@TAU], pixdiff-morph, "
-                                f"pixdiff-otsu, {', '.join(LEARNED_METHODS)}")
-    return expanded
-
-
-def load_predictor(method: str, checkpoint: str | None = None, device: str = "cpu",
-                   sigma_overrides: dict | None = None) -> Predictor:
-    """The Predictor of a method name: `sigma` (checkpoint None: the bundled one; `sigma_overrides`:
-    dotted keys of its config), a learned baseline (its trained checkpoint), `pixdiff` or
-    `pixdiff-fixed@TAU` (training-free)."""
-    from ..baselines.change_model import ChangePredictor
-    from ..inference.annotator import Annotator
-
-    if method == "sigma":
-        return Annotator.from_checkpoint(checkpoint, device, overrides=sigma_overrides)
-    if method in LEARNED_METHODS:
-        if not checkpoint:
-            raise BadInputError(f"method {method} needs its trained checkpoint: --{method}-checkpoint CKPT "
-                                f"(train one with `benco train --model {method} ...`)")
-        return ChangePredictor.from_checkpoint(checkpoint, device, architecture=LEARNED_BASELINES[method].architecture,
-                                               name=method)
-    if method == "pixdiff" or method.startswith("pixdiff-fixed@"):
-        return pixdiff.PixDiff.from_checkpoint(checkpoint, tau=float(method.split("@")[1]) if "@" in method else None)
-    raise BadInputError(f"unknown method '{method}'; known: sigma, pixdiff, pixdiff-fixed@TAU, "
-                        f"{', '.join(LEARNED_METHODS[1:])}")
-
-
-def load_predictors(methods: list[str], checkpoints: dict[str, str | None],
-                    sigma_overrides: dict | None = None) -> dict[str, Predictor]:
-    """{learned method: its Predictor}; `checkpoints`: method → checkpoint path (SIGMA's
-    defaults to the bundled one); `sigma_overrides`: dotted keys of SIGMA's config."""
-    return {method: load_predictor(method, checkpoints.get(method), sigma_overrides=sigma_overrides)
-            for method in methods if method in LEARNED_METHODS}
 
 
 def score_pairs(pairs: list, methods: list[str], predictors: dict | None = None, masks_dir: Path | None = None,

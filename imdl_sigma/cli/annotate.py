@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..errors import JobFailedError
 from .flags import ConfigFlags, add_options, given_options, signature_options
-from .options import add_grounding_flags, add_parser_flags, check_backbone_weights, grounding_config
+from .options import (add_grounding_flags, add_learned_checkpoints, add_parser_flags, check_backbone_weights,
+                      grounding_config, method_checkpoints)
 
 HELP = "masks for every pair of editing corpora, as an IMDL-BenCo dataset"
 OPTIONS = ("resume", "skip_bad", "device")
@@ -31,6 +32,7 @@ def add_arguments(parser) -> None:
                              "to the folder registered under NAME")
     parser.add_argument("--out", required=True, help="output dataset folder")
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
+    add_learned_checkpoints(parser, "--method is")
     parser.add_argument("--name", help="register the dataset under this name (e.g. sigma_1m)")
     add_options(parser, signature_options(annotate, OPTIONS, {
         "resume": "continue a killed run; finished pairs are skipped",
@@ -61,7 +63,8 @@ def run(args) -> int:
     for item in args.corpus or []:
         corpus_name, _, root = item.partition("=")
         corpora[corpus_name] = root or str(resolve_dataset(corpus_name))
-    stats = annotate(args.pairs or [], args.out, corpora=corpora, checkpoint=args.checkpoint, name=args.name,
+    checkpoint = method_checkpoints(args).get(config.method, args.checkpoint)  # PixDiff refuses one
+    stats = annotate(args.pairs or [], args.out, corpora=corpora, checkpoint=checkpoint, name=args.name,
                      config=config, backbone_weights=args.backbone_weights, parser_weights=args.parser_weights,
                      grounding=grounding_config(args, required=False), intent_cache=args.intent_cache,
                      **given_options(args, OPTIONS))

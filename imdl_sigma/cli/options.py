@@ -82,9 +82,14 @@ def add_baseline_checkpoints(parser) -> None:
     parser.add_argument("--sigma-set", action="append", metavar="KEY=VALUE",
                         help="override a field of SIGMA's checkpoint config before it is built, e.g. "
                              "backbone.image_size=224 or align.enabled=false (repeatable)")
+    add_learned_checkpoints(parser, "--methods lists")
+
+
+def add_learned_checkpoints(parser, needed_when: str) -> None:
+    """--ddpm-cd-checkpoint, --meta-cd-checkpoint: the learned baselines' trained checkpoints."""
     for name in ("ddpm-cd", "meta-cd"):
         parser.add_argument(f"--{name}-checkpoint", help=f"{name} checkpoint (`benco train --model {name}`), "
-                                                         f"needed when --methods lists {name}")
+                                                         f"needed when {needed_when} {name}")
 
 
 def method_checkpoints(args: argparse.Namespace) -> dict:

@@ -52,8 +52,7 @@ class Annotator(NetworkPredictor):
 
     @property
     def provenance(self) -> dict:
-        return {"checkpoint": self.checkpoint, "config": self.config.name,
-                "grounding": "langsam" if self.grounder is not None else "none"}
+        return {**super().provenance, "grounding": "langsam" if self.grounder is not None else "none"}
 
     def intent_maps(self, parses: list[dict], sources: list[np.ndarray], editeds: list[np.ndarray]) -> torch.Tensor | None:
         """(B, 1, m, m) intent maps from the grounder, or None (uniform ε prior) without one."""

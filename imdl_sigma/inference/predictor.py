@@ -25,6 +25,7 @@ class ThresholdConfig(Protocol):
 class Predictor(Protocol):
     name: str  # the method name scored in benchmarks ("sigma", "ddpm-cd", "pixdiff", ...)
     config: ThresholdConfig
+    provenance: dict  # what `benco annotate` records of the mask generator beside each mask
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str = "cpu", **kwargs) -> "Predictor": ...
@@ -47,6 +48,10 @@ class NetworkPredictor:
         self.net = net.to(self.device).eval()
         self.config, self.checkpoint = config, checkpoint
         self.mean, self.std = mean, std
+
+    @property
+    def provenance(self) -> dict:
+        return {"checkpoint": self.checkpoint, "config": self.config.name}
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, S, S, 3) uint8 (pinned, from decode workers) → (B, 3, S, S) normalised on the device."""
