@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--n", type=int, required=True, help="number of pairs")
     parser.add_argument("--images", help="folder of photos (default: photos shipped with scikit-image/-learn)")
     add_options(parser, signature_options(synthesize, OPTIONS, {
-        "split": "use all photos, or the train / held-out test part of them",
+        "split": "use all photos, or the train / held-out test part of them (test-a, test-b: the held-out "
+                 "part's two disjoint halves)",
         "holdout_every": "every N-th photo is held out for --split test", "workers": "worker processes"}))
     parser.add_argument("--vae", help="Stable Diffusion VAE folder: edited images get its roundtrip "
                         "instead of resampling")

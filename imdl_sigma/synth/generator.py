@@ -226,19 +226,23 @@ def write_pair(out: Path, pair_id: str, pair: SynthPair) -> None:
     tmp.replace(paths["meta"])
 
 
-Split = Literal["all", "train", "test"]
+Split = Literal["all", "train", "test", "test-a", "test-b"]
 SPLITS = get_args(Split)
 
 
 def select_photos(images: str | None, split: str, holdout_every: int) -> list[Photo]:
-    """The photo pool; `train`/`test` split it so every `holdout_every`-th photo is held out."""
+    """The photo pool; `train`/`test` split it so every `holdout_every`-th photo is held out;
+    `test-a`/`test-b` are the held-out photos' two disjoint halves (alternate ones), e.g. a
+    detector's training pairs from one and its test pairs from the other."""
     if split not in SPLITS:
         raise BadInputError(f"unknown split '{split}'; choose from {', '.join(SPLITS)}")
     photos = photos_from_dir(images) if images else bundled_photos()
     if split == "all":
         return photos
     held_out = [i % holdout_every == holdout_every - 1 for i in range(len(photos))]
-    chosen = [p for p, test in zip(photos, held_out) if test == (split == "test")]
+    chosen = [p for p, test in zip(photos, held_out) if test == (split != "train")]
+    if split in ("test-a", "test-b"):
+        chosen = chosen[split == "test-b"::2]
     if len(chosen) < 2:
         raise BadInputError(f"split '{split}' leaves {len(chosen)} photo(s); need at least 2")
     return chosen
