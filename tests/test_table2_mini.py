@@ -1,21 +1,90 @@
-"""The mini Table 2's report: rows, label-source differences and learning curves from run results."""
+"""The mini Table 2: sizes, the issue's schema (mean ± std over seeds), learning curves, the signal
+checks and the report, from run results."""
 
-from benchmarks.table2_mini import MiniConfig, learning_curve, results_markdown
+import json
+
+import pytest
+
+from benchmarks.table2_mini import (MiniConfig, Run, epochs_for, learning_curve, mean_std, table_rows,
+                                    without_lowest_quality)
+from benchmarks.table2_report import results_markdown, signal_checks
 
 
-def test_learning_curve_averages_the_test_sets_of_each_scoring():
-    results = {"history": [{"steps": 32, "tests": {"a": {"f1": 10.0}, "b": {"f1": 20.0}}}, {"steps": 64},
-                           {"steps": 96, "tests": {"a": {"f1": 30.0}, "b": {"f1": 50.0}}}]}
-    assert learning_curve(results) == [[32, 15.0], [96, 40.0]]
+def result(f1s: dict, steps: int = 96, warnings=()) -> dict:
+    tests = {name: {"f1": f1} for name, f1 in f1s.items()}
+    return {"steps": steps, "tests": tests, "warnings": list(warnings),
+            "history": [{"steps": steps // 2, "tests": {name: {"f1": 0.0} for name in f1s}}, {"steps": steps - 1},
+                        {"steps": steps, "tests": tests}]}
 
 
-def test_results_markdown_rows_and_gaps(tmp_path):
-    table = {"pscc_net": {"sigma": 40.0, "pixdiff": 30.5, "truth": 45.25, "steps": 96,
-                          "curve": {"sigma": [[32, 1.0], [96, 40.0]]}, "warnings": ["pixdiff labels: constant"]}}
+def test_epochs_give_at_least_the_steps_asked_for():
+    config = MiniConfig(steps=1500, batch_size=8)
+    assert epochs_for(config, 2000) == 6  # 250 steps an epoch
+    assert epochs_for(config, 2001) == 6 and epochs_for(config, 1999) == 7  # a last partial batch is dropped
+    assert epochs_for(MiniConfig(steps=20, batch_size=8), 4) == 20  # fewer pairs than a batch: one step an epoch
+
+
+def test_mean_and_sample_std_over_seeds():
+    assert mean_std([10.0, 14.0]) == {"mean": 12.0, "std": 2.83}
+    assert mean_std([7.0]) == {"mean": 7.0, "std": 0.0}
+
+
+def test_learning_curve_averages_tests_then_seeds_at_each_scoring():
+    histories = [[{"steps": 32, "tests": {"a": {"f1": 10.0}, "b": {"f1": 20.0}}}, {"steps": 64}],
+                 [{"steps": 32, "tests": {"a": {"f1": 30.0}, "b": {"f1": 40.0}}}]]
+    assert learning_curve(histories) == [[32, 25.0]]
+
+
+def test_lowest_quality_share_is_dropped():
+    records = [{"id": str(i), "quality": q} for i, q in enumerate([0.9, 0.1, 0.5, 0.7, 0.3, 0.2, 0.8, 0.6, 0.4, 1.0])]
+    kept = without_lowest_quality(records, 0.1)
+    assert len(kept) == 9 and "1" not in {r["id"] for r in kept}
+
+
+def test_table_follows_the_issue_schema(tmp_path):
+    runs = [Run(detector, arm, seed, tmp_path) for detector in ("pscc_net", "mtcl")
+            for arm in ("truth", "sigma", "pixdiff") for seed in (0, 1)]
+    base = {"truth": 50.0, "sigma": 46.0, "pixdiff": 30.0}
+    results = [result({"splice": base[run.arm] + 2 * run.seed, "regeneration": base[run.arm] - 10},
+                      warnings=["constant"] if run.arm == "pixdiff" and run.seed else []) for run in runs]
+    quality = {"truth": 100.0, "sigma": 91.234, "pixdiff": 60.0}
+    table = table_rows(runs, results, quality, MiniConfig(seeds=2), n_train=2000)
+    row = table["mtcl"]
+    assert row["steps"] == 96 and row["n_train"] == 2000 and row["seeds"] == [0, 1]
+    assert set(row["arms"]) == {"truth", "sigma", "pixdiff"}
+    sigma = row["arms"]["sigma"]
+    assert sigma["label_f1"] == 91.23
+    assert sigma["per_test"] == {"splice": {"mean": 47.0, "std": 1.41}, "regeneration": {"mean": 36.0, "std": 0.0}}
+    assert sigma["curve"] == [[48, 0.0], [96, 41.5]]
+    assert row["arms"]["pixdiff"]["warnings"] == ["constant"]
+    json.dumps(table)  # the schema is plain JSON
+
+
+@pytest.mark.parametrize("sigma_std,holds", [(0.5, True), (6.0, False)])
+def test_signal_checks_weigh_the_gap_against_seed_noise(sigma_std, holds):
+    arms = {"truth": {"per_test": {"splice": {"mean": 45.5, "std": 0.5}}},
+            "sigma": {"per_test": {"splice": {"mean": 46.0, "std": sigma_std}}},
+            "pixdiff": {"per_test": {"splice": {"mean": 40.0, "std": 0.5}}}}
+    (check,) = signal_checks(arms)
+    assert check["gap"] == 6.0 and check["ceiling"] == -0.5 and check["holds"] is holds
+
+
+def test_signal_check_fails_when_the_truth_arm_trails_sigma():
+    arms = {"truth": {"per_test": {"splice": {"mean": 40.0, "std": 0.0}}},
+            "sigma": {"per_test": {"splice": {"mean": 46.0, "std": 0.0}}},
+            "pixdiff": {"per_test": {"splice": {"mean": 30.0, "std": 0.0}}}}
+    assert signal_checks(arms)[0]["holds"] is False
+
+
+def test_report_shows_mean_std_checks_and_curves(tmp_path):
+    runs = [Run("pscc_net", arm, seed, tmp_path) for arm in ("truth", "sigma", "pixdiff") for seed in (0, 1)]
+    base = {"truth": 50.0, "sigma": 48.0, "pixdiff": 30.0}
+    results = [result({"splice": base[run.arm] + run.seed, "regeneration": base[run.arm]}) for run in runs]
+    table = table_rows(runs, results, {"truth": 100.0, "sigma": 90.0, "pixdiff": 60.0}, MiniConfig(), 2000)
     checkpoint = tmp_path / "ck.pt"
     checkpoint.write_bytes(b"weights")
-    text = results_markdown(table, {"sigma": 80.0, "pixdiff": 60.0, "truth": 100.0}, MiniConfig(), str(checkpoint))
-    assert "| pscc_net | 96 | 40.00 | 30.50 | 45.25 | +9.50 | +5.25 |" in text
-    assert "- pscc_net / sigma: 32: 1.0, 96: 40.0" in text
-    assert "- **warning**: pixdiff labels: constant" in text
-    assert "`ck.pt` (sha256 " in text and "sigma 80.00, pixdiff 60.00, truth 100.00" in text
+    text = results_markdown(table, MiniConfig(), str(checkpoint), 0.05, "photos/")
+    assert "| pscc_net | sigma | 90.00 | 48.50 ± 0.71 | 48.00 ± 0.00 |" in text
+    assert "| pscc_net | splice | +18.00 | 1.42 | +1.50 | yes |" in text
+    assert "- pscc_net / pixdiff: 48: 0.0, 96: 30.2" in text
+    assert "`ck.pt` (sha256 " in text and "τ = 0.05" in text and "half `test-a`" in text
