@@ -85,6 +85,6 @@ def test_report_shows_mean_std_checks_and_curves(tmp_path):
     checkpoint.write_bytes(b"weights")
     text = results_markdown(table, MiniConfig(), str(checkpoint), 0.05, "photos/")
     assert "| pscc_net | sigma | 90.00 | 48.50 ± 0.71 | 48.00 ± 0.00 |" in text
-    assert "| pscc_net | splice | +18.00 | 1.42 | +1.50 | yes |" in text
+    assert "| pscc_net | splice | +18.00 | 1.42 | +2.00 | yes |" in text
     assert "- pscc_net / pixdiff: 48: 0.0, 96: 30.2" in text
     assert "`ck.pt` (sha256 " in text and "τ = 0.05" in text and "half `test-a`" in text
