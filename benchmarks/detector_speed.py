@@ -12,6 +12,8 @@ import json
 import resource
 import tempfile
 
+import registry  # noqa: F401  (the detectors are built by name from IMDL-BenCo's MODELS)
+
 
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+import registry  # noqa: F401  (here and in the spawned runs: the detectors are built by name from MODELS)
 from benchmarks.results import record
 from benchmarks.table2_report import results_markdown
 from imdl_sigma.cli.flags import ConfigFlags
