@@ -60,7 +60,9 @@ def results_markdown(table: dict, config, checkpoint: str | None, tau: float, ph
         "mean ± sample std over the seeds.", "",
         markdown_table(header, body),
         f"Checks (SIGMA − PixDiff ≥ {MIN_GAIN:g} and > {STD_FACTOR:g} × the pooled seed std; truth − SIGMA "
-        f"≥ −{CEILING_SLACK:g}):", "",
+        f"≥ −{CEILING_SLACK:g})" + (":" if len(first["seeds"]) > 1 else
+                                   "; with one seed the std is 0, so they cannot weigh the gap against seed noise:"),
+        "",
         markdown_table(["Detector", "Test", "SIGMA − PixDiff", f"{STD_FACTOR:g} × pooled std", "truth − SIGMA",
                         "holds"], checks),
         "Learning curves (steps: mean test F1 over the seeds):", "", *curves, "", *warnings])
