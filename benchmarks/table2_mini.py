@@ -20,7 +20,7 @@ Writes OUT/table2_mini.json ({detector: {"steps", "n_train", "seeds", "arms": {a
 "per_test": {test: {"mean", "std"}}}}, ...}}) and OUT/table2_mini.md; with --record also
 benchmarks/results/table2_mini.json and the RESULTS.md section `table2_mini`.
 
-    python -m benchmarks.table2_mini --photos ../shared/data/photos --out /tmp/table2_mini
+    OMP_NUM_THREADS=1 python -m benchmarks.table2_mini --photos ../shared/data/photos --out /tmp/table2_mini --record
 """
 
 from __future__ import annotations
@@ -59,12 +59,12 @@ class MiniConfig:
     val_seed: int = 2502
     image_size: int = 128  # detectors' input
     steps: int = 1500  # optimiser steps per run, at least (whole epochs)
-    batch_size: int = 8
+    batch_size: int = 4  # PSCC-Net: 4.7 CPU-s a step at 128 px (benchmarks/detector_speed.py)
     warmup_epochs: int = 1
     precise_bn_batches: int = 4  # BatchNorm statistics of the trained weights before each scoring
     seeds: int = 2  # each (detector, arm) is trained with seeds 0 … seeds − 1
     quality_drop: float = 0.1  # sigma-q10: the share of SIGMA's labels with the lowest quality dropped
-    jobs: int = 2  # runs in parallel
+    jobs: int = 2  # runs (and pair-synthesis workers) in parallel
     threads: int = 1  # torch threads per process (the machine is shared)
 
 
@@ -74,13 +74,14 @@ def make_pairs(photos: str, out: Path, config: MiniConfig) -> tuple[Path, dict[s
     from imdl_sigma.synth.generator import SynthConfig, synthesize
 
     synth = SynthConfig(size=config.pair_size, max_aspect=1.0)
-    train = synthesize(out / "train", config.n_train, images=photos, seed=config.train_seed, config=synth,
-                       split="test-a")
-    tests = {regime: synthesize(out / f"test_{regime}", config.n_test, images=photos, seed=config.test_seed,
-                                config=replace(synth, splice_share=share), split="test-b")
+    synth_options = {"images": photos, "workers": config.jobs}
+    train = synthesize(out / "train", config.n_train, seed=config.train_seed, config=synth, split="test-a",
+                       **synth_options)
+    tests = {regime: synthesize(out / f"test_{regime}", config.n_test, seed=config.test_seed,
+                                config=replace(synth, splice_share=share), split="test-b", **synth_options)
              for regime, share in TEST_REGIMES.items()}
-    val = [synthesize(out / f"val_{regime}", config.n_val, images=photos, seed=config.val_seed,
-                      config=replace(synth, splice_share=share), split="train") for regime, share in TEST_REGIMES.items()]
+    val = [synthesize(out / f"val_{regime}", config.n_val, seed=config.val_seed, config=replace(synth, splice_share=share),
+                      split="train", **synth_options) for regime, share in TEST_REGIMES.items()]
     return train, tests, val
 
 
