@@ -59,7 +59,7 @@ class MiniConfig:
     val_seed: int = 2502
     image_size: int = 128  # detectors' input
     steps: int = 1500  # optimiser steps per run, at least (whole epochs)
-    batch_size: int = 4  # PSCC-Net: 4.7 CPU-s a step at 128 px (benchmarks/detector_speed.py)
+    batch_size: int = 4  # detectors' batch: 4 keeps a PSCC-Net run of 1,500 steps near 2 CPU-hours
     warmup_epochs: int = 1
     precise_bn_batches: int = 4  # BatchNorm statistics of the trained weights before each scoring
     seeds: int = 2  # each (detector, arm) is trained with seeds 0 … seeds − 1
