@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -136,13 +137,34 @@ def _as_is(batch: DecodedBatch) -> DecodedBatch:
     return batch
 
 
+def exit_with_parent() -> None:
+    """End this process as soon as the process that started it (its multiprocessing parent) has
+    ended, even by kill -9: a daemon thread waits on a pidfd of the parent (Linux ≥ 5.3; where
+    there is none, only the DataLoader's own watchdog is left). A decode worker's OS parent is the
+    fork server, which lives as long as any worker does, so a parent-death signal would not fire."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        handle = os.pidfd_open(parent.pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+
+    def wait() -> None:
+        select.select([handle], [], [])  # readable once the parent has exited
+        os._exit(1)
+
+    threading.Thread(target=wait, name="exit-with-parent", daemon=True).start()
+
+
 def _worker_init(_: int) -> None:
     """Each decode worker is one core (the DataLoader already gives torch one thread). Ctrl-C and
     SIGTERM sent to the process group are the job's to handle (finish the batches in flight):
-    workers ignore them and are shut down by the DataLoader."""
+    workers ignore them and are shut down by the DataLoader, or end with the job's process."""
     cv2.setNumThreads(1)
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    exit_with_parent()
 
 
 def decode_workers(requested: int | None, device: torch.device) -> int:
