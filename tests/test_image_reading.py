@@ -1,11 +1,9 @@
 """Every image read is the image as a viewer shows it: EXIF orientation applied, 16-bit and float
 samples scaled to 8 bits, the size checked from the header before any pixel is decoded."""
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
+from image_files import png_header_only
 from PIL import Image
 
 from imdl_sigma.data.corpora.sample import Blob
@@ -70,16 +68,6 @@ def test_16_bit_arrays_are_scaled_and_0_1_arrays_stretched():
     assert load_rgb(np.full((4, 4), 65535, np.uint16)).max() == 255
     assert load_rgb(np.full((4, 4), 32896, np.uint16))[0, 0, 0] == 128
     assert load_rgb(np.ones((4, 4), np.int64))[0, 0, 0] == 255
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width × height (8-bit RGB) but holds a single row of data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    row = zlib.compress(b"\x00" + b"\x00" * 3 * width)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize("width, height, message", [
