@@ -84,7 +84,7 @@ def read_image(file: str | os.PathLike | BinaryIO, what: str, max_pixels: int = 
 
 def decode_rgb(data: bytes, what: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Encoded bytes (PNG, JPEG, ...) → (H, W, 3) uint8 RGB, read as `load_rgb` reads a file."""
-    return load_rgb(read_image(io.BytesIO(data), what, max_pixels), what)
+    return load_rgb(read_image(io.BytesIO(data), what, max_pixels), what, max_pixels)
 
 
 def load_rgb(image, what: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
