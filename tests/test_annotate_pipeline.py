@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from processes import running
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
 from imdl_sigma.data.tensors import resize_map
@@ -166,18 +167,11 @@ def test_a_worker_ends_when_its_parent_is_killed(tmp_path, watch):
     time.sleep(0.5)  # the child's watchdog thread is waiting
     parent.kill()
     parent.wait()
-
-    def alive() -> bool:
-        try:
-            return open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
-
     deadline = time.time() + (10 if watch else 2)  # the control only has to outlive the parent a while
-    while alive() and time.time() < deadline:
+    while running(child) and time.time() < deadline:
         time.sleep(0.05)
     try:
-        assert alive() != watch
+        assert running(child) != watch
     finally:
-        if alive():
+        if running(child):
             os.kill(child, signal.SIGKILL)

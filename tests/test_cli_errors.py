@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from image_files import png_header_only
+from processes import descendants, running
 
 REPO = Path(__file__).resolve().parent.parent
 MANY = 20  # pairs of the manifest that is interrupted: 10 batches of 2
@@ -335,32 +336,6 @@ def test_a_signal_while_starting_is_one_line_and_exit_130(inputs, signum):
     assert result.returncode == 130, result.stderr
     assert result.stderr == "benco annotate: interrupted while starting; nothing was done\n"
     assert not out.exists()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (children, theirs, ...), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_kill_9_leaves_no_decode_worker_fork_server_or_resource_tracker(inputs):
