@@ -32,17 +32,6 @@ def load_registry() -> dict[str, str]:
     return data
 
 
-def check_registry() -> None:
-    """The registry can take a new name: it is valid JSON (or absent) and its folder is writable;
-    else BadInputError (checked before a job whose output it will register)."""
-    load_registry()
-    folder = registry_path().parent
-    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BadInputError(f"dataset registry {registry_path()} cannot be written ({existing} is not writable); "
-                            "set IMDL_SIGMA_DATASETS to a writable file or drop --name")
-
-
 def register_dataset(name: str, root: str | Path) -> None:
     data = load_registry()
     data[name] = str(Path(root).resolve())

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from ..images import decode_rgb
+
 from ...errors import BadInputError
+from ..images import decode_rgb
 
 # First bytes of the encodings the corpora use → the file suffix they are written with.
 MAGIC_SUFFIXES = ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"RIFF", ".webp"), (b"BM", ".bmp"),
