@@ -28,7 +28,7 @@ from imdl_sigma.training.stage1 import train_stage1
 
 from .results import record
 
-VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (spec §6), then ours
+VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (Sec. 4.5), then ours
     "full": ("full (multi-scale, 2 DRBs, instruction branch)", {}),
     "single_scale": ("single-scale differencing", {"difference.multi_scale": False}),
     "no_drb": ("no DRB", {"difference.num_blocks": 0}),

@@ -1,4 +1,4 @@
-"""Stage II: adaptation to real editing corpora without masks (spec §6).
+"""Stage II: adaptation to real editing corpora without masks (paper Sec. 3.3).
 
 Each optimizer step takes one labeled batch (Stage I data, L_seg) and one unlabeled batch of
 editing pairs (x_s, x_e). The unlabeled batch gives three more terms:
