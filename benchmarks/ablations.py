@@ -16,6 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.bench.masks import dataset_manifests
 from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import SigmaConfig
