@@ -8,8 +8,8 @@
             (imdl_sigma.baselines.LEARNED_BASELINES)
   DATASETS: SigmaPairDataset
 After that, IMDL-BenCo's own tools build them by name, e.g. `MODELS.get("SIGMA")(config="tiny")`, and
-so do `benco train` and `benco finetune`, which import this package (and the user's plugins,
-imdl_sigma/cli/plugins.py) before they build a model.
+so do `benco train`, `benco finetune` and `benco bench detectors`, which import this package (and the
+user's plugins, imdl_sigma/cli/plugins.py) before they build a model.
 """
 
 from IMDLBenCo.registry import DATASETS, MODELS
