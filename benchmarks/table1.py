@@ -20,7 +20,7 @@ from imdl_sigma.baselines import LEARNED_BASELINES
 from imdl_sigma.bench.masks import run_bench_masks
 from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
-from imdl_sigma.training.pair_models import pair_model_config, train_pair_model
+from imdl_sigma.training.stage1 import pair_model_config, train_pair_model
 
 from .results import record
 

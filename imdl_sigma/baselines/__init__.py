@@ -2,7 +2,7 @@
 
 `LEARNED_BASELINES` names the learned ones as the command line does and as IMDL-BenCo's MODELS does
 (`registry` registers them there): `benco train --model NAME` builds one by that name and trains it
-on the same Stage I pairs as SIGMA (training/pair_models.py); `benco bench masks --methods NAME
+on the same Stage I pairs as SIGMA (training/stage1.py); `benco bench masks --methods NAME
 --NAME-checkpoint CKPT` scores it.
 """
 

@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
                              "imported: sigma (default; SIGMA or a registered subclass of it: Stage I / II), a "
                              "learned baseline of Table 1: ddpm-unet (DDPM-CD's DDPM pretraining on the pairs' "
                              "images), ddpm-cd, meta-cd; or any registered pair model (a `config_class` and "
-                             "ChangeModel's contract, imdl_sigma/training/pair_models.py), trained on Stage I pairs")
+                             "ChangeModel's contract, imdl_sigma/training/stage1.py), trained on Stage I pairs")
     parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
     parser.add_argument("--pairs", required=True, help="training pairs manifest (JSON Lines)")
     parser.add_argument("--val-pairs", help="validation pairs manifest, scored every epoch")
@@ -122,9 +122,9 @@ def train_sigma(args, architecture: str):
 
 
 def train_pair(args, architecture: str):
-    """A registered pair model other than SIGMA (training/pair_models.py), on Stage I pairs."""
+    """A registered pair model other than SIGMA, on Stage I pairs."""
     from ..baselines import LEARNED_BASELINES
-    from ..training.pair_models import pair_model_config, train_pair_model
+    from ..training.stage1 import pair_model_config, train_pair_model
 
     if args.stage != 1 or args.cache_features or args.intent_cache or args.unlabeled_pairs:
         raise BadInputError(f"--model {args.model} trains on Stage I pairs only (no --stage 2, --cache-features, "
