@@ -1,7 +1,8 @@
-"""The modules that fill IMDL-BenCo's MODELS before `benco train` / `benco finetune` build a model by
-name: imdl-sigma's own `registry` package, then every entry point of the `benco.plugins` group
-(an installed package declares one, e.g. `entry_points={"benco.plugins": ["mine = mypkg.models"]}`),
-then every `--plugin MODULE`. Loaded by name here, so nothing under imdl_sigma imports `registry`."""
+"""The modules that fill IMDL-BenCo's MODELS before `benco train`, `benco finetune` and `benco bench
+detectors` build a model by name: imdl-sigma's own `registry` package, then every entry point of the
+`benco.plugins` group (an installed package declares one, e.g. `entry_points={"benco.plugins":
+["mine = mypkg.models"]}`), then every `--plugin MODULE` (`benco train`). Loaded by name here, so
+nothing under imdl_sigma imports `registry`."""
 
 from __future__ import annotations
 

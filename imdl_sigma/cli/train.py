@@ -8,7 +8,7 @@ from .flags import ConfigFlags, add_set_flag, overrides
 from .options import add_grounding_flags, check_backbone_weights, check_weights_source, grounding_config
 from .plugins import add_plugin_flag, load_plugins
 
-HELP = "train the SIGMA annotator (Stage I / Stage II)"
+HELP = "train the SIGMA annotator (Stage I / Stage II), a learned baseline or a plugin's model"
 
 
 def train_flags() -> ConfigFlags:
@@ -132,6 +132,7 @@ def train_pair(args, architecture: str):
     config = pair_model_config(architecture, args.config or "", overrides(args), args.backbone_weights)
     if args.backbone_weights:
         check_weights_source(args.backbone_weights, "--backbone-weights")
+    # DDPM-CD's DDPM pretraining (ddpm-unet) predicts no mask: nothing to score on --val-pairs
     predicts_masks = all(spec.scored for spec in LEARNED_BASELINES.values() if spec.architecture == architecture)
     return train_pair_model(architecture, args.pairs, args.out, config, train_flags().build(args),
                             val_pairs=args.val_pairs if predicts_masks else None, resume=args.resume, init=args.init)
