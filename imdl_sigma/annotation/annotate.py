@@ -22,8 +22,9 @@ from typing import Iterable, Iterator, Literal
 import numpy as np
 import torch
 
+from ..baselines.pixdiff import PixDiffConfig
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.images import atomic_write_bytes, save_mask
+from ..data.images import MAX_PIXELS, atomic_write_bytes, save_mask
 from ..data.jsonl import read_jsonl, write_jsonl
 from ..data.manifest import Pair
 from ..data.pairs import corpus_key, load_pairs, pair_key
@@ -33,7 +34,6 @@ from ..grounding.acsf import with_corpus_actions
 from ..grounding.cache import ParseCache, parse_many
 from ..grounding.intent import CACHED, UNIFORM, resolve_intent_maps
 from ..grounding.parser import build_parser
-from ..baselines.pixdiff import PixDiffConfig
 from ..inference.annotator import Annotator
 from ..interrupt import stop_on_signal
 from ..methods import load_predictor
@@ -62,12 +62,9 @@ class AnnotateConfig:
     workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
     write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: bfloat16 autocast on CUDA (CPU runs float32)
-    # the mask generator: sigma, pixdiff-fixed@TAU, pixdiff-morph, pixdiff-otsu, ddpm-cd, meta-cd
-    # (the last two with their trained checkpoint)
-    method: str = "sigma"
-    # τ of pixdiff-morph: unlabelled pairs have no truth to choose it on (`bench masks` picks it
-    # on labelled ones), so it is given; the default is PixDiff-Fixed's
-    pixdiff_tau: float = PixDiffConfig.mask_threshold
+    method: str = "sigma"  # mask generator: sigma, pixdiff-fixed@TAU, pixdiff-morph, pixdiff-otsu, ddpm-cd, meta-cd
+    pixdiff_tau: float = PixDiffConfig.mask_threshold  # pixdiff-morph's τ (unlabelled pairs: no truth to pick it)
+    max_image_pixels: int = MAX_PIXELS  # width × height of the largest image read; a larger one is that pair's error
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
@@ -198,10 +195,7 @@ class AnnotationJob:
                     yield batch
 
             device = torch.device(self.annotator.device)
-            decoder = PairDecoder(None, pair_key, full_size=True) if not self.network else PairDecoder(
-                self.annotator.config.input_size, pair_key, full_size=self.annotator.grounder is not None,
-                intent_cache=self.intent_cache, differences=self.annotator.config.refine.enabled,
-                align=self.annotator.config.align)
+            decoder = self.decoder()
             workers = decode_workers(self.config.workers, device)
             try:
                 for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):
@@ -227,6 +221,16 @@ class AnnotationJob:
                  counts["failed"], counts["skipped"], " (interrupted)" if stop.requested else "")
         return {**counts, "seconds": time.time() - started, "interrupted": stop.requested,
                 "steady_pairs_per_s": writer.steady_rate()}
+
+    def decoder(self) -> PairDecoder:
+        """SIGMA's pairs as its network's square inputs (with intent maps and differences as it needs
+        them); another method's pairs whole, at the edited size."""
+        if not self.network:
+            return PairDecoder(None, pair_key, full_size=True, max_pixels=self.config.max_image_pixels)
+        config = self.annotator.config
+        return PairDecoder(config.input_size, pair_key, full_size=self.annotator.grounder is not None,
+                           intent_cache=self.intent_cache, differences=config.refine.enabled, align=config.align,
+                           max_pixels=self.config.max_image_pixels)
 
     def annotate_batch(self, batch: DecodedBatch) -> PendingBatch | None:
         """Parse, resolve each pair's intent map (cached, grounded now or the ε prior) and queue
