@@ -165,7 +165,6 @@ def one_run(task: tuple) -> dict:
     """Train one Run (continuing a killed one from its last epoch); a finished one returns its results."""
     import torch
 
-    import registry  # noqa: F401  (a worker process: the detectors are built by name from IMDL-BenCo's MODELS)
     from downstream.finetune import finetune
 
     run, data, tests, finetune_config, small, threads = task
