@@ -1,7 +1,8 @@
 """The mini Table 2: sizes, the issue's schema (mean ± std over seeds), learning curves, the signal
-checks and the report, from run results."""
+checks and the report, from run results; a killed run resumes, and saved checkpoints score later."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -88,3 +89,40 @@ def test_report_shows_mean_std_checks_and_curves(tmp_path):
     assert "| pscc_net | splice | +18.00 | 1.42 | +2.00 | yes |" in text
     assert "- pscc_net / pixdiff: 48: 0.0, 96: 30.2" in text
     assert "`ck.pt` (sha256 " in text and "τ = 0.05" in text and "half `test-a`" in text
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(tmp_path_factory):
+    """Four training pairs and four test pairs (64 px) as a dataset.json and a manifest."""
+    from imdl_sigma.data.benco_datasets import write_json_dataset
+    from imdl_sigma.data.manifest import read_manifest
+    from imdl_sigma.synth.generator import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("mini_runs")
+    config = SynthConfig(size=64, empty_share=0.0)
+    train = synthesize(root / "train", 4, seed=1, config=config, progress=False)
+    write_json_dataset(root / "train.json", [(p.edited, p.mask) for p in read_manifest(train)])
+    return str(root / "train.json"), str(synthesize(root / "test", 4, seed=2, config=config, progress=False))
+
+
+def test_a_killed_run_continues_from_its_last_epoch_and_its_checkpoint_scores_later(tiny_sets, tmp_path):
+    from benchmarks.table2_mini import one_run, score_runs
+    from downstream.finetune import FinetuneConfig
+    from imdl_sigma.cli import main
+
+    train, test = tiny_sets
+    config = FinetuneConfig(epochs=1, batch_size=2, image_size=64, num_workers=0, warmup_epochs=0)
+    run = Run("mtcl", "truth", 0, tmp_path / "runs" / "mtcl" / "truth" / "seed0")
+    first = one_run((run, train, {"t": test}, config, True, 1))
+    (run.folder / "results.json").unlink()  # killed after epoch 0's checkpoint
+    resumed = one_run((run, train, {"t": test}, replace(config, epochs=2), True, 1))
+    assert [entry["epoch"] for entry in resumed["history"]] == [0, 1]
+    assert resumed["history"][0] == first["history"][0] and resumed["steps"] == 4
+
+    scores = score_runs(str(tmp_path), ["mtcl"], {"mtcl"}, {"later": test})
+    assert scores == {"later": {"mtcl": {"truth": {"mean": round(resumed["tests"]["t"]["f1"], 2), "std": 0.0}}}}
+    assert main(["finetune", "--model", "mtcl", "--small", "--random-init", "--resume", str(run.checkpoint),
+                 "--test-data", f"later={test}", "--image-size", "64", "--batch-size", "2", "--num-workers", "0",
+                 "--out", str(tmp_path / "cli")]) == 0
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert cli["tests"]["later"]["f1"] == resumed["tests"]["t"]["f1"] and cli["steps"] == 4
