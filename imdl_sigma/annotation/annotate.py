@@ -24,9 +24,9 @@ import torch
 
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import atomic_write_bytes, save_mask
-from ..data.jsonl import read_jsonl, write_jsonl
+from ..data.jsonl import AppendLog, at_path, write_jsonl
 from ..data.manifest import Pair
-from ..data.pairs import corpus_key, load_pairs, pair_key
+from ..data.pairs import ManifestPairs, corpus_key, file_stem, pair_key
 from ..data.tensors import resize_map
 from ..errors import BadInputError, JobInterrupted
 from ..grounding.acsf import with_corpus_actions
@@ -35,6 +35,7 @@ from ..grounding.intent import CACHED, resolve_intent_maps
 from ..grounding.parser import build_parser
 from ..interrupt import stop_on_signal
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
+from .runstate import OutLock, fed_inputs, finished_keys, latest_errors, read_records, resumable_keys
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,6 @@ def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, co
     return flags
 
 
-def read_records(folder: Path) -> dict[str, dict]:
-    """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
-    return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
-
-
 @dataclass
 class Unreadable:
     """A streamed pair that could not be read; the job logs it to its errors file."""
@@ -109,11 +105,6 @@ def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int,
                 yield Unreadable(key, str(err))
 
 
-def mask_name(pair: Pair) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{pair.corpus}__{pair.id}")
-    return f"{safe}.png"
-
-
 class AnnotationJob:
     """One rank's annotation of its pairs into `out_dir`; instructions are parsed by the
     annotator's parser object (`annotator.parser`)."""
@@ -128,15 +119,6 @@ class AnnotationJob:
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
         self.looked_up = self.cache_misses = 0  # pairs looked up in / missing from the intent cache
-
-    def finished(self, resume: bool) -> set[str]:
-        """Keys of the pairs already annotated (any rank); refuses a non-empty --out without --resume."""
-        self.records_dir.mkdir(parents=True, exist_ok=True)
-        done = set(read_records(self.records_dir))
-        if done and not resume:
-            raise BadInputError(f"{self.out} already holds annotations; pass --resume to continue "
-                                "or choose another --out")
-        return done
 
     def run(self, pairs: Iterable[Pair | Unreadable], done: set[str], progress: bool = True,
             total: int | None = None) -> dict:
@@ -158,8 +140,9 @@ class AnnotationJob:
             bar.update(count)
             bar.set_postfix(pairs_per_s=f"{counts['annotated'] / max(1e-9, time.time() - started):.2f}")
 
-        with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
-                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors, \
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        with AppendLog(self.records_dir / f"rank{self.rank}.jsonl") as records, \
+                AppendLog(self.out / f"errors_rank{self.rank}.jsonl") as errors, \
                 stop_on_signal("batch") as stop:
             writer = OutputWriter(self.finish_pair, records, errors, self.config.write_threads,
                                   on_written=written, critical=stop.critical)
@@ -246,9 +229,12 @@ class AnnotationJob:
         mask = prob > self.annotator.config.mask_threshold
         flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
         kept = not flags or self.config.filters.action == "flag"
-        mask_path = self.masks_dir / mask_name(pair)
+        mask_path = self.masks_dir / f"{file_stem(pair_key(pair))}.png"
         if kept:
-            save_mask(mask_path, mask)
+            try:
+                save_mask(mask_path, mask)
+            except OSError as err:
+                raise at_path(err, mask_path) from None
         return {
             "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
             "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
@@ -274,9 +260,7 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     if mani:
         write_mani_dataset(out / "mani", [(Path(r["mask"]).stem, r["edited"], r["mask"]) for r in kept])
     write_jsonl(out / "manifest.jsonl", [{k: v for k, v in r.items() if k != "key"} for r in kept])
-    done_keys = {r["key"] for r in records}  # a pair that failed once and succeeded on resume is no error
-    errors = [e for path in sorted(out.glob("errors_rank*.jsonl")) for e in read_jsonl(path)
-              if e["key"] not in done_keys]
+    errors = latest_errors(out, {r["key"] for r in records})
     write_jsonl(out / "errors.jsonl", errors)
     stats = build_stats(records, len(errors), pairs_per_second)
     atomic_write_bytes(out / "stats.json", json.dumps(stats, indent=2).encode())
@@ -308,29 +292,53 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
              config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
              grounding=None, intent_cache: str | None = None, progress: bool = True,
-             corpora: dict[str, str] | None = None) -> dict:
-    """`manifests`: pairs manifests; `corpora`: {corpus name: root} streamed as published (parquet /
-    WebDataset shards / folders, never loaded whole). `grounding`: a GroundingConfig to ground on
-    the fly; `intent_cache`: a `benco ground` cache folder (pairs found there skip grounding)."""
+             corpora: dict[str, str] | None = None, extend: bool = False) -> dict:
+    """`manifests`: pairs manifests, streamed (checked in one pass first, never held in memory);
+    `corpora`: {corpus name: root} streamed as published (parquet / WebDataset shards / folders).
+    `grounding`: a GroundingConfig to ground on the fly; `intent_cache`: a `benco ground` cache
+    folder (pairs found there skip grounding). `resume`: continue the run in `out_dir`; `extend`:
+    continue it with manifests or corpora that did not feed it yet (implies `resume`)."""
     import torch.distributed as dist
 
-    from ..data.dataset_names import register_dataset
     from ..distributed import setup_distributed
-    from ..inference.annotator import Annotator
 
     config = config or AnnotateConfig()
     if not manifests and not corpora:
         raise BadInputError("nothing to annotate: give --pairs MANIFEST and/or --corpus NAME=ROOT")
     rank, world, dist_device = setup_distributed()
-    pairs = load_pairs(manifests, skip_bad)
-    device = str(dist_device) if world > 1 else device
+    pairs = ManifestPairs(manifests, skip_bad)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with OutLock(out, rank):
+        inputs = {"manifests": [str(Path(m).resolve()) for m in manifests],
+                  "corpora": {corpus: str(Path(root).resolve()) for corpus, root in (corpora or {}).items()}}
+        fed = fed_inputs(out, inputs, extend) if resume or extend else inputs
+        done = resumable_keys(out, resume or extend)
+        if dist.is_initialized():
+            dist.barrier()  # every rank has looked at the earlier run before any writes
+        return annotate_locked(pairs, out, done, fed, rank, world, dist_device if world > 1 else device,
+                               config=config, checkpoint=checkpoint, name=name, backbone_weights=backbone_weights,
+                               parser_weights=parser_weights, grounding=grounding, intent_cache=intent_cache,
+                               progress=progress, corpora=corpora)
+
+
+def annotate_locked(pairs: ManifestPairs, out: Path, done: set[str], fed: dict, rank: int, world: int, device,
+                    config: AnnotateConfig, checkpoint: str | None, name: str | None, backbone_weights: str | None,
+                    parser_weights: str | None, grounding, intent_cache: str | None, progress: bool,
+                    corpora: dict[str, str] | None) -> dict:
+    """`annotate` once this rank holds its lock on `out` and knows the `done` keys."""
+    import torch.distributed as dist
+
+    from ..data.dataset_names import register_dataset
+    from ..inference.annotator import Annotator
+
     parser = build_parser(config.parser, parser_weights)
     grounder = None
     if grounding is not None:
         from ..grounding.grounder import LangSAMGrounder
 
-        grounder = LangSAMGrounder.load(grounding, device)
-    annotator = Annotator.from_checkpoint(checkpoint, device=device, backbone_weights=backbone_weights,
+        grounder = LangSAMGrounder.load(grounding, str(device))
+    annotator = Annotator.from_checkpoint(checkpoint, device=str(device), backbone_weights=backbone_weights,
                                           grounder=grounder, parser=parser,
                                           precision=config.precision)
     cache = None
@@ -338,26 +346,26 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
         from ..grounding.intent import IntentCache
 
         cache = IntentCache(intent_cache)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "corpora": corpora or {},
-                "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
-    atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
-    mine = [p for i, p in enumerate(pairs) if i % world == rank]
+    if rank == 0:
+        settings = {**fed, "checkpoint": annotator.checkpoint, "config": asdict(config), "world_size": world}
+        atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
+    mine = (pair for index, pair in enumerate(pairs) if index % world == rank)
     job = AnnotationJob(annotator, out, config, rank, world, cache)
-    done = job.finished(resume)
     stream: Iterable[Pair | Unreadable] = mine
     if corpora:
         stream = chain(mine, corpus_pairs(corpora, out, rank, world, done))
-    timing = job.run(stream, done, progress, total=None if corpora else len(mine))
+    timing = job.run(stream, done, progress, total=None if corpora else len(range(rank, len(pairs), world)))
     if timing["interrupted"]:
-        raise JobInterrupted(len(read_records(job.records_dir)), None if corpora else len(pairs))
+        raise JobInterrupted(len(finished_keys(out)), None if corpora else len(pairs))
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:
         return {}
     rate = timing["annotated"] / timing["seconds"] if timing["annotated"] and world == 1 else None
-    stats = merge(out, config.with_authentic, rate, config.mani)
+    try:
+        stats = merge(out, config.with_authentic, rate, config.mani)
+    except OSError as err:
+        raise at_path(err, out) from None
     if name:
         register_dataset(name, out)
         stats["registered_as"] = name

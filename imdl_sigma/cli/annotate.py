@@ -11,7 +11,7 @@ from .flags import ConfigFlags, add_options, given_options, signature_options
 from .options import add_grounding_flags, add_parser_flags, check_backbone_weights, grounding_config
 
 HELP = "masks for every pair of editing corpora, as an IMDL-BenCo dataset"
-OPTIONS = ("resume", "skip_bad", "device")
+OPTIONS = ("resume", "extend", "skip_bad", "device")
 
 
 def annotate_flags() -> tuple[ConfigFlags, ConfigFlags]:
@@ -33,7 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
     parser.add_argument("--name", help="register the dataset under this name (e.g. sigma_1m)")
     add_options(parser, signature_options(annotate, OPTIONS, {
-        "resume": "continue a killed run; finished pairs are skipped",
+        "resume": "continue a killed run with the same manifests; finished pairs are skipped",
+        "extend": "continue the run in --out with manifests or corpora that did not feed it yet, adding "
+                  "their pairs to its dataset (a --resume with other inputs is refused)",
         "skip_bad": "skip bad manifest lines instead of stopping"}))
     add_parser_flags(parser)
     parser.add_argument("--backbone-weights", help="DINOv2 weights for checkpoints of the base config")
