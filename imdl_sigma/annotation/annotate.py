@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -143,7 +144,7 @@ class AnnotationJob:
         self.records_dir.mkdir(parents=True, exist_ok=True)
         with AppendLog(self.records_dir / f"rank{self.rank}.jsonl") as records, \
                 AppendLog(self.out / f"errors_rank{self.rank}.jsonl") as errors, \
-                stop_on_signal("batch") as stop:
+                stop_on_signal("batch") as stop, closing(bar):  # an error's line starts below the bar
             writer = OutputWriter(self.finish_pair, records, errors, self.config.write_threads,
                                   on_written=written, critical=stop.critical)
 
@@ -188,7 +189,6 @@ class AnnotationJob:
                 writer.close_draining(reraise=False)  # the exception on its way wins
                 raise
             writer.close_draining()
-        bar.close()
         if self.cache_misses:
             fallback = "grounded now" if self.annotator.grounder is not None else "uniform ε prior (grounding: none)"
             log.warning("%d of %d pairs have no map in the intent cache %s: %s", self.cache_misses,
