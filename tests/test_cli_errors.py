@@ -52,9 +52,10 @@ def inputs(tmp_path_factory, synth_pairs):
     records = [json.loads(line) for line in Path(synth_pairs).read_text().splitlines()]
     root = Path(synth_pairs).parent
 
-    def manifest(name: str, lines: list) -> str:
+    def manifest(name: str, lines: list, encoding: str = "utf-8") -> str:
         path = root / name
-        path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+        path.write_bytes("".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n"
+                                 for line in lines).encode(encoding))
         return str(path)
 
     torch.manual_seed(0)
@@ -72,6 +73,11 @@ def inputs(tmp_path_factory, synth_pairs):
         "all_fail": manifest("all_fail.jsonl", [{**r, "edited": f"missing_{r['id']}.png"} for r in records[:2]]),
         "half_fail": manifest("half_fail.jsonl", [{**records[0], "edited": "missing.png"}, records[1]]),
         "many": manifest("many.jsonl", many),
+        "latin1": manifest("latin1.jsonl", [{**records[0], "instruction": "make the café red"}], "latin-1"),
+        "utf16": manifest("utf16.jsonl", records[:2], "utf-16"),
+        "deep": manifest("deep.jsonl", [records[0], '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"]),
+        "id0": manifest("id0.jsonl", [{**records[0], "id": 0}]),
+        "id_false": manifest("id_false.jsonl", [records[0], {**records[1], "id": False}]),
     }
 
 
@@ -81,6 +87,14 @@ BAD_INPUT = [
     ("empty manifest", ["annotate", "--pairs", "{empty}", "--out", "out"], "empty.jsonl: no pair in it", "process"),
     ("bad manifest line", ["annotate", "--pairs", "{bad_line}", "--out", "out"],
      "bad_line.jsonl:2: not valid JSON", "main"),
+    ("latin-1 manifest", ["annotate", "--pairs", "{latin1}", "--out", "out"], "latin1.jsonl:1: not UTF-8 text",
+     "main"),
+    ("utf-16 manifest", ["annotate", "--pairs", "{utf16}", "--out", "out"], "utf16.jsonl:1: not UTF-8 text", "main"),
+    ("line nested 100,000 deep", ["annotate", "--pairs", "{deep}", "--out", "out"],
+     "deep.jsonl:2: not valid JSON (nested too deeply)", "main"),
+    ("id 0", ["annotate", "--pairs", "{id0}", "--out", "out"], "id0.jsonl:1: id must be a non-empty string", "main"),
+    ("id false", ["annotate", "--pairs", "{id_false}", "--out", "out"],
+     "id_false.jsonl:2: id must be a non-empty string", "main"),
     ("missing manifest", ["annotate", "--pairs", "/nonexistent/pairs.jsonl", "--out", "o"], "manifest not found",
      "main"),
     ("weights for a stand-in", ["annotate", "--pairs", "{many}", "--out", "o", "--backbone-weights", "{tmp}"],
