@@ -354,9 +354,10 @@ def annotate_locked(pairs: ManifestPairs, out: Path, done: set[str], fed: dict, 
     stream: Iterable[Pair | Unreadable] = mine
     if corpora:
         stream = chain(mine, corpus_pairs(corpora, out, rank, world, done))
-    timing = job.run(stream, done, progress, total=None if corpora else len(range(rank, len(pairs), world)))
+    known = None if corpora else pairs.count  # None while the manifests' check is still running
+    timing = job.run(stream, done, progress, total=None if known is None else len(range(rank, known, world)))
     if timing["interrupted"]:
-        raise JobInterrupted(len(finished_keys(out)), None if corpora else len(pairs))
+        raise JobInterrupted(len(finished_keys(out)), None if corpora else pairs.count)
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:

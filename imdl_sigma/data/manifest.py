@@ -112,7 +112,7 @@ def manifest_lines(path: str | Path) -> Iterator[tuple[int, Pair | str]]:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"manifest not found: {path}")
-    root = str(path.parent)
+    root = os.path.abspath(path.parent)  # pairs hold absolute paths, whatever the working directory
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
