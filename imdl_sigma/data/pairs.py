@@ -61,7 +61,7 @@ class ManifestPairs:
         self.skipped: set[tuple[int, int]] = set()  # (manifest index, line number) of the lines not to use
         self.checked = (-1, 0)  # the last (manifest index, line number) the check has passed
         self.count: int | None = None  # pairs, once the check has ended
-        self.failure: BadInputError | None = None
+        self.failure: Exception | None = None
         self.ended = False
         self.progress = threading.Condition()
         threading.Thread(target=self._check_all, name="manifest-check", daemon=True).start()
@@ -80,7 +80,7 @@ class ManifestPairs:
         count, failure = None, None
         try:
             count = self._check()
-        except BadInputError as err:
+        except Exception as err:  # re-raised where the pairs are used (an unreadable file, ...)
             failure = err
         with self.progress:
             self.count, self.failure, self.ended = count, failure, True
