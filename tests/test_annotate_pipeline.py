@@ -82,7 +82,8 @@ def test_a_second_signal_during_a_record_write_finishes_that_batch_and_drops_the
     stop = StopRequest()
     stop(signal.SIGINT, None)  # the first signal: the job stops submitting, in-flight batches are written
     probs = torch.zeros(2, 1, 4, 4)
-    with SignalledDuringWrite(tmp_path / "records.jsonl", stop) as records, AppendLog(tmp_path / "errors.jsonl") as errors:
+    with SignalledDuringWrite(tmp_path / "records.jsonl", stop) as records, \
+            AppendLog(tmp_path / "errors.jsonl") as errors:
         writer = OutputWriter(lambda item, prob: {"key": item}, records, errors,
                               threads=2, critical=stop.critical)
         for items in (["a", "b"], ["c", "d"], ["e", "f"]):

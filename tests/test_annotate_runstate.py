@@ -32,8 +32,8 @@ def absolute_records(synth_pairs) -> list[dict]:
     """The synthetic pairs with absolute paths and no corpus field (the manifest's folder names it)."""
     root = Path(synth_pairs).parent
     records = [json.loads(line) for line in Path(synth_pairs).read_text().splitlines()]
-    return [{**{k: v for k, v in r.items() if k != "corpus"}, **{k: str(root / r[k]) for k in ("source", "edited", "mask")}}
-            for r in records]
+    paths = ("source", "edited", "mask")
+    return [{**{k: v for k, v in r.items() if k != "corpus"}, **{k: str(root / r[k]) for k in paths}} for r in records]
 
 
 def write_manifest(path: Path, records: list[dict]) -> Path:
@@ -112,7 +112,8 @@ def test_ids_that_slug_alike_and_a_300_byte_id_get_files_of_their_own(synth_pair
                                                                         capsys):
     base = absolute_records(synth_pairs)[0]
     ids = ["a/b", "a b", "a_b", "é" * 150]  # the last is 300 bytes of UTF-8
-    records = [resized_pair(base, tmp_path / "inputs", (64 + 8 * i, 48 + 4 * i), pair_id) for i, pair_id in enumerate(ids)]
+    records = [resized_pair(base, tmp_path / "inputs", (64 + 8 * i, 48 + 4 * i), pair_id)
+               for i, pair_id in enumerate(ids)]
     manifest = write_manifest(tmp_path / "odd" / "pairs.jsonl", records)
     out = tmp_path / "out"
     code, lines = benco(annotate_args(manifest, out, tiny_checkpoint, "--mani"), capsys)
@@ -168,7 +169,8 @@ def test_an_out_holding_only_failures_needs_resume(six, tiny_checkpoint, tmp_pat
     out = tmp_path / "out"
     assert benco(annotate_args(manifest, out, tiny_checkpoint), capsys)[0] == 1
     code, lines = benco(annotate_args(six, out, tiny_checkpoint), capsys)
-    assert code == 2 and len(lines) == 1 and f"{out} already holds annotations; pass --resume" in lines[0]
+    assert code == 2 and len(lines) == 1
+    assert f"{out} already holds an annotation run (its records or errors); pass --resume" in lines[0]
     assert record_keys(out) == []
 
 

@@ -157,8 +157,9 @@ class PendingBatch:
 class OutputWriter:
     """A thread finishing batches in submission order: `finish(item, prob) -> record` for every
     pair of a batch (on `threads` threads: resize, threshold, PNG), then the batch's records,
-    appended to the `records` AppendLog (fsync'd) inside `critical()` (a StopRequest's: a second Ctrl-C is held until the
-    records are on disk, then drops the rest). Errors go through the same thread. `close()` drains
+    appended to the `records` AppendLog (fsync'd) inside `critical()` (a StopRequest's: a
+    second Ctrl-C is held until the records are on disk, then drops the rest). Errors go to the
+    `errors` AppendLog through the same thread. `close()` drains
     the queue, also when the job stops on an exception, and re-raises a failure of the thread;
     after `drop()` the batches not yet being written are discarded."""
 

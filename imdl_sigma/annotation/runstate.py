@@ -72,7 +72,8 @@ def resumable_keys(out: Path, resume: bool) -> set[str]:
     """Keys of the pairs finished in `out`; refuses an --out that holds an earlier run's records
     or errors unless resuming (a new run would mix with it)."""
     if not resume and any(path.stat().st_size for path in record_files(out) + error_files(out)):
-        raise BadInputError(f"{out} already holds annotations; pass --resume to continue or choose another --out")
+        raise BadInputError(f"{out} already holds an annotation run (its records or errors); pass --resume to "
+                            "continue it, or choose another --out")
     return finished_keys(out)
 
 
