@@ -293,7 +293,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
              grounding=None, intent_cache: str | None = None, progress: bool = True,
              corpora: dict[str, str] | None = None, extend: bool = False) -> dict:
-    """`manifests`: pairs manifests, streamed (checked in one pass first, never held in memory);
+    """`manifests`: pairs manifests, streamed and checked beside the work (`ManifestPairs`);
     `corpora`: {corpus name: root} streamed as published (parquet / WebDataset shards / folders).
     `grounding`: a GroundingConfig to ground on the fly; `intent_cache`: a `benco ground` cache
     folder (pairs found there skip grounding). `resume`: continue the run in `out_dir`; `extend`:
