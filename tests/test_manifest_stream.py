@@ -79,3 +79,19 @@ def test_finished_keys_read_the_key_alone_and_skip_broken_lines(tmp_path):
     (records / "rank1.jsonl").write_text('{"key": "c/w"}\n{"key": "c/v", "ar')
     assert line_key(whole) == 'c/q"uo\\te' and line_key(run_together) is None
     assert finished_keys(tmp_path) == {'c/q"uo\\te', "c/z", "c/w"}
+
+
+def test_fed_inputs_grow_only_with_extend_and_need_a_readable_config(tmp_path):
+    from imdl_sigma.annotation.runstate import fed_inputs
+
+    (tmp_path / "annotate_config.json").write_text(json.dumps({"manifests": ["/m/a.jsonl"], "corpora": {}}))
+    again = {"manifests": ["/m/a.jsonl"], "corpora": {}}
+    other = {"manifests": ["/m/b.jsonl"], "corpora": {"anyedit": "/c"}}
+    assert fed_inputs(tmp_path, again, extend=False) == again
+    with pytest.raises(BadInputError, match="made from /m/a.jsonl, not /m/b.jsonl; pass --extend"):
+        fed_inputs(tmp_path, other, extend=False)
+    assert fed_inputs(tmp_path, other, extend=True) == {"manifests": ["/m/a.jsonl", "/m/b.jsonl"],
+                                                        "corpora": {"anyedit": "/c"}}
+    (tmp_path / "annotate_config.json").write_text("{torn")
+    with pytest.raises(BadInputError, match="annotate_config.json: not valid JSON"):
+        fed_inputs(tmp_path, again, extend=False)

@@ -84,7 +84,11 @@ def fed_inputs(out: Path, inputs: dict, extend: bool) -> dict:
     config = out / "annotate_config.json"
     if not config.is_file():
         return inputs
-    earlier = json.loads(config.read_text(encoding="utf-8"))
+    try:
+        earlier = json.loads(config.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise BadInputError(f"{config}: not valid JSON ({err}); it lists what fed this dataset, so --resume "
+                            "cannot go on without it: restore it, or choose another --out") from None
     manifests = list(earlier.get("manifests", []))
     corpora = dict(earlier.get("corpora", {}))
     new = [m for m in inputs["manifests"] if m not in manifests]
