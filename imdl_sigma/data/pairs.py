@@ -47,11 +47,11 @@ class ManifestPairs:
     """The pairs of several manifests, streamed: no manifest is ever held in memory.
 
     A thread checks every line once (bad lines, duplicates, empty manifests) while the pairs are
-    used; iterating yields each pair once the check has passed its line, and raises the check's
-    BadInputError (a ManifestError lists the bad lines) as soon as there is one, unless
-    `skip_bad` (bad lines and repeated ids are then skipped). Making it waits up to
-    `wait_s` for the check, so a small manifest is checked in full before any work starts, and a
-    million-line one within seconds of the first pair instead of before it."""
+    used; iterating yields each pair once the check has passed its line, and raises what the
+    check found (a ManifestError lists the bad lines) as soon as it is found, unless `skip_bad`
+    (bad lines and repeated ids are then skipped). Making it waits up to `wait_s` for the
+    check, so a small manifest is checked in full before any work starts, and a million-line
+    one while its first pairs are annotated instead of before."""
 
     def __init__(self, manifests: list[str], skip_bad: bool, wait_s: float = CHECK_WAIT_S) -> None:
         self.manifests, self.skip_bad = list(manifests), skip_bad
