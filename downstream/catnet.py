@@ -35,7 +35,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from imdl_sigma.data.images import load_mask
+from imdl_sigma.data.images import load_mask, load_rgb
 from imdl_sigma.errors import BadInputError
 
 BLOCK = 8  # JPEG block size: window corners and sizes lie on this grid
@@ -81,11 +81,7 @@ def jpeg_bytes(path: str | Path, quality: int) -> bytes:
     data = path.read_bytes()
     if data[:2] == b"\xff\xd8":  # JPEG start-of-image marker, whatever the suffix
         return data
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            rgb = image.convert("RGB")
-    except Exception as err:  # PIL raises many types for unreadable files
-        raise BadInputError(f"cannot read image {path}: {err}") from None
+    rgb = Image.fromarray(load_rgb(path))  # as every image is read: EXIF orientation, 16-bit samples
     buffer = io.BytesIO()
     rgb.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

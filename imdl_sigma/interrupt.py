@@ -1,6 +1,7 @@
 """Ctrl-C / SIGTERM in long jobs: stop at a unit-of-work boundary, never inside a write.
 
-The first signal asks the job to stop after its current unit (a batch); a second one stops it at
+From the first line of `benco` on, SIGTERM is Ctrl-C (`sigterm_as_ctrl_c`), so either one
+arriving while the command still starts (imports) ends it with one line too. The first signal asks the job to stop after its current unit (a batch); a second one stops it at
 once (KeyboardInterrupt), except inside a `critical()` section (writing a batch's records), where
 it is held until the section ends. The job then reports what is done and how to resume.
 """
@@ -44,6 +45,23 @@ class StopRequest:
             self._critical = False
         if self._raise_pending:
             raise KeyboardInterrupt
+
+
+def raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from processes import running
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
 from imdl_sigma.data.tensors import resize_map
@@ -91,3 +92,83 @@ def test_a_second_signal_during_a_record_write_finishes_that_batch_and_drops_the
         writer.close_draining()
     keys = [json.loads(line)["key"] for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert keys == ["a", "b"] and writer.written == 2 and writer.dropped
+
+
+class FailingCache:
+    """An intent cache whose map of one pair cannot be loaded (any error, not only bad input)."""
+
+    def __init__(self, failing_id: str) -> None:
+        self.failing_id = failing_id
+
+    def load(self, pair):
+        if pair.id == self.failing_id:
+            raise RuntimeError("cache shard corrupt")
+        return None
+
+
+def test_any_failure_decoding_a_pair_is_that_pairs_error_alone(synth_pairs, tmp_path):
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from imdl_sigma.annotation.pipeline import PairDecoder
+    from imdl_sigma.config import AlignConfig
+    from imdl_sigma.data.manifest import read_manifest
+
+    pairs = read_manifest(synth_pairs)[:4]
+    thin = tmp_path / "thin.png"
+    Image.fromarray(np.zeros((1, 64, 3), np.uint8)).save(thin)  # 1 px tall
+    pairs[1] = replace(pairs[1], edited=str(thin))
+    decoder = PairDecoder(32, lambda pair: pair.id, intent_cache=FailingCache(pairs[2].id),
+                          align=AlignConfig(enabled=True))
+    batch = decoder[pairs]
+    assert [p.id for p in batch.pairs] == [pairs[0].id, pairs[3].id]
+    assert batch.source_px.shape == (2, 32, 32, 3) and len(batch.intent_maps) == 2
+    errors = dict(batch.errors)
+    assert set(errors) == {pairs[1].id, pairs[2].id}
+    assert errors[pairs[1].id] == f"edited image {thin} is 64×1 px; both sides must be at least 2 px"
+    assert errors[pairs[2].id] == "could not be decoded: RuntimeError: cache shard corrupt"
+
+
+ORPHAN = """
+import multiprocessing, signal, sys, time
+from imdl_sigma.annotation.pipeline import exit_with_parent
+
+def child(watch):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as decode workers do
+    if watch:
+        exit_with_parent()
+    time.sleep(60)
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("forkserver").Process(target=child, args=(sys.argv[1] == "watch",))
+    process.start()
+    print(process.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["watchdog", "without (control)"])
+def test_a_worker_ends_when_its_parent_is_killed(tmp_path, watch):
+    """kill -9 of the parent: the child exits at once with the watchdog; without it, it would live on."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    parent = subprocess.Popen([sys.executable, str(script), "watch" if watch else "none"], stdout=subprocess.PIPE,
+                              text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)  # the child's watchdog thread is waiting
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + (10 if watch else 2)  # the control only has to outlive the parent a while
+    while running(child) and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        assert running(child) != watch
+    finally:
+        if running(child):
+            os.kill(child, signal.SIGKILL)

@@ -15,7 +15,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
+from image_files import png_header_only
+from processes import descendants, running
 
 REPO = Path(__file__).resolve().parent.parent
 MANY = 20  # pairs of the manifest that is interrupted: 10 batches of 2
@@ -66,6 +69,8 @@ def inputs(tmp_path_factory, synth_pairs):
     (tmp / "one_pair").mkdir()
     (tmp / "one_pair" / "dataset.json").write_text(json.dumps([[pairs[0].edited, pairs[0].mask]]))
     many = [{**records[i % len(records)], "id": f"p{i:03d}"} for i in range(MANY)]
+    bad_registry = inputs_case_folder(tmp, "bad registry")
+    (bad_registry / "datasets.json").write_text("{not json")
     return {
         "tmp": tmp, "tiny": str(tmp / "tiny.pt"),
         "empty": manifest("empty.jsonl", []),
@@ -78,7 +83,32 @@ def inputs(tmp_path_factory, synth_pairs):
         "deep": manifest("deep.jsonl", [records[0], '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"]),
         "id0": manifest("id0.jsonl", [{**records[0], "id": 0}]),
         "id_false": manifest("id_false.jsonl", [records[0], {**records[1], "id": False}]),
+        "odd_images": manifest("odd_images.jsonl", odd_image_pairs(root, records)),
     }
+
+
+def odd_image_pairs(root: Path, records: list[dict]) -> list[dict]:
+    """Pairs as cameras and tools write them, each beside the plain pair it must read as: an
+    edited image stored turned with EXIF orientation 6; a pair in 16-bit greyscale beside the same
+    in 8 bits; and two that cannot be used: 1 px tall, and 20000 × 20000 px (over the limit)."""
+    from PIL import Image
+
+    folder = root / "odd"
+    folder.mkdir(exist_ok=True)
+    plain, grey = records[1], records[2]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: stored turned 90° counter-clockwise
+    Image.open(root / plain["edited"]).transpose(Image.Transpose.ROTATE_90).save(folder / "turned.png", exif=exif)
+    for role in ("source", "edited"):
+        levels = np.asarray(Image.open(root / grey[role]).convert("L"))
+        Image.fromarray(levels).save(folder / f"grey8_{role}.png")
+        Image.fromarray(levels.astype(np.uint16) * 257).save(folder / f"grey16_{role}.png")
+    Image.fromarray(np.zeros((1, 64, 3), np.uint8)).save(folder / "thin.png")
+    (folder / "huge.png").write_bytes(png_header_only(20000, 20000))
+    return [{**plain, "id": "plain"}, {**plain, "id": "turned", "edited": "odd/turned.png"},
+            *({**grey, "id": f"grey{bits}", "source": f"odd/grey{bits}_source.png",
+               "edited": f"odd/grey{bits}_edited.png"} for bits in (8, 16)),
+            {**plain, "id": "thin", "edited": "odd/thin.png"}, {**plain, "id": "huge", "edited": "odd/huge.png"}]
 
 
 # (name, argv with {placeholders}, text of the one stderr line, run as a process or through main()).
@@ -133,13 +163,34 @@ BAD_INPUT = [
     ("attack level not a number", ["bench", "robustness", "--pairs", "{many}", "--methods", "pixdiff-otsu",
                                    "--jpeg", "90,high", "--out", "o"], "--jpeg takes comma-separated numbers", "main"),
     ("usage error", ["annotate", "--pairs", "{many}"], "the following arguments are required: --out", "process"),
+    ("batch size 0", ["annotate", "--pairs", "{many}", "--out", "o", "--batch-size", "0"],
+     "argument --batch-size: must be ≥ 1, got 0", "main"),
+    ("negative batch size", ["annotate", "--pairs", "{many}", "--out", "o", "--batch-size", "-1"],
+     "argument --batch-size: must be ≥ 1, got -1", "main"),
+    ("negative workers", ["annotate", "--pairs", "{many}", "--out", "o", "--workers", "-1"],
+     "argument --workers: must be ≥ 0, got -1", "main"),
+    ("area over 1", ["annotate", "--pairs", "{many}", "--out", "o", "--min-area", "2"],
+     "argument --min-area: must be in [0, 1], got 2", "main"),
+    ("not a number", ["bench", "speed", "--pairs", "{many}", "--limit", "ten"],
+     "argument --limit: expected an integer, got 'ten'", "main"),
+    ("unknown device", ["annotate", "--pairs", "{many}", "--out", "o", "--device", "foo"],
+     "argument --device: 'foo' is not a device; use cpu, cuda or cuda:N", "main"),
+    ("absent GPU", ["ground", "--pairs", "{many}", "--out", "o", "--device", "cuda:99"],
+     "argument --device: 'cuda:99': ", "main"),  # no CUDA GPU here, or no GPU 99
+    ("negative pair count", ["synth", "--out", "o", "--n", "-3"], "argument --n: must be ≥ 1, got -3", "main"),
+    ("bad registry", ["annotate", "--pairs", "{many}", "--out", "o", "--checkpoint", "{tiny}", "--name", "mine"],
+     "datasets.json is not valid JSON", "process"),
 ]
 
 
-def case_folder(inputs, name: str) -> Path:
-    folder = inputs["tmp"] / "cases" / name.replace(" ", "_")
+def inputs_case_folder(tmp: Path, name: str) -> Path:
+    folder = tmp / "cases" / name.replace(" ", "_")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def case_folder(inputs, name: str) -> Path:
+    return inputs_case_folder(inputs["tmp"], name)
 
 
 # Whole jobs, run as processes (their log lines go to stderr as a user sees them).
@@ -147,6 +198,8 @@ JOBS = {
     "debug": ["annotate", "--pairs", "{empty}", "--out", "o", "--debug"],
     "all failed": ["annotate", "--pairs", "{all_fail}", "--out", "{tmp}/all_failed", "--checkpoint", "{tiny}"],
     "partial": ["annotate", "--pairs", "{half_fail}", "--out", "{tmp}/partial", "--checkpoint", "{tiny}"],
+    "odd images": ["annotate", "--pairs", "{odd_images}", "--out", "{tmp}/odd_images", "--checkpoint", "{tiny}",
+                   "--filter", "flag"],
 }
 
 
@@ -172,7 +225,10 @@ def test_bad_input_is_one_line_and_exit_2(inputs, request, name, argv, message, 
         from imdl_sigma.cli import main
 
         monkeypatch.chdir(case_folder(inputs, name))
-        code = main([a.format(**inputs) for a in argv])
+        try:
+            code = main([a.format(**inputs) for a in argv])
+        except SystemExit as usage_error:  # argparse's exit, which a process turns into its code
+            code = usage_error.code
         out, err = capsys.readouterr()
     lines = err.splitlines()
     assert code == 2, err
@@ -180,6 +236,8 @@ def test_bad_input_is_one_line_and_exit_2(inputs, request, name, argv, message, 
     assert lines[0].startswith(f"benco {argv[0]}") and message in lines[0], lines[0]
     assert "Traceback" not in err and "HFValidationError" not in lines[0]
     assert out == ""  # nor IMDL-BenCo's import print
+    if "--out" in argv and argv[0] != "finetune":  # nothing was written (finetune makes --out first)
+        assert not (case_folder(inputs, name) / argv[argv.index("--out") + 1]).exists()
 
 
 def test_debug_shows_the_traceback(process_runs):
@@ -203,6 +261,26 @@ def test_partial_failure_exits_0_with_count_and_errors_file(inputs, process_runs
     stats = json.loads((out / "stats.json").read_text())
     assert stats["pairs"] == 1 and stats["errors"] == 1
     assert "annotated 1 pairs, 1 failed, 0 were already done" in result.stderr  # the log agrees with stats
+
+
+def test_unusable_images_are_their_pairs_errors_and_odd_ones_read_as_shown(inputs, process_runs):
+    """One batch: a 1-px and an oversized image are one error each, the other pairs are annotated;
+    an image turned by EXIF, or in 16 bits, gets the mask of the same image stored plainly."""
+    from PIL import Image
+
+    out, result = inputs["tmp"] / "odd_images", process_runs["odd images"]
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == f"benco annotate: 2 of 6 pairs failed; they are listed in {out}/errors.jsonl"
+    errors = {e["key"].split("/")[-1]: e["error"] for e in map(json.loads, (out / "errors.jsonl").read_text().splitlines())}
+    assert set(errors) == {"thin", "huge"}
+    assert errors["thin"].endswith("thin.png is 64×1 px; both sides must be at least 2 px")
+    assert errors["huge"].endswith("huge.png is 20000×20000 = 400000000 px, over the limit of 268435456 px "
+                                   "(--max-image-pixels raises it)")
+    records = {r["id"]: r for r in records_of(out)}
+    assert sorted(records) == ["grey16", "grey8", "plain", "turned"]
+    assert "size_mismatch" not in records["turned"]["flags"]
+    masks = {key: np.asarray(Image.open(record["mask"])) for key, record in records.items()}
+    assert np.array_equal(masks["turned"], masks["plain"]) and np.array_equal(masks["grey16"], masks["grey8"])
 
 
 def records_of(out: Path) -> list[dict]:
@@ -250,3 +328,45 @@ def test_a_second_signal_stops_at_once_but_not_inside_a_write(capsys):
     assert written
     with pytest.raises(KeyboardInterrupt):
         stop(signal.SIGINT, None)
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a SIGTERM handler (benco installs one first thing)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(status.split("SigCgt:")[1].split()[0], 16)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_starting_is_one_line_and_exit_130(inputs, signum):
+    out = inputs["tmp"] / f"early_{signum.name}"
+    process = benco(["annotate", "--pairs", inputs["many"], "--out", str(out), "--checkpoint", inputs["tiny"]],
+                    inputs["tmp"])
+    deadline = time.time() + 60
+    while process.poll() is None and not catches_sigterm(process.pid) and time.time() < deadline:
+        time.sleep(0.002)
+    process.send_signal(signum)  # the parser is being built: torch and the configs are being imported
+    result = finish(process)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "benco annotate: interrupted while starting; nothing was done\n"
+    assert not out.exists()
+
+
+def test_kill_9_leaves_no_decode_worker_fork_server_or_resource_tracker(inputs):
+    out = inputs["tmp"] / "killed"
+    process = benco(["annotate", "--pairs", inputs["many"], "--out", str(out), "--checkpoint", inputs["tiny"],
+                     "--batch-size", "2", "--workers", "2"], inputs["tmp"])
+    deadline = time.time() + 120
+    while len(descendants(process.pid)) < 4 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)  # the resource tracker, the fork server and its two workers
+    helpers = descendants(process.pid)
+    assert len(helpers) >= 4, helpers
+    process.kill()
+    process.wait()
+    deadline = time.time() + 30
+    while any(map(running, helpers)) and time.time() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in helpers if running(pid)]
+    for pid in left:  # not to leak them into the rest of the run
+        os.kill(pid, signal.SIGKILL)
+    assert not left

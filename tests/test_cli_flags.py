@@ -1,6 +1,7 @@
 """Flags generated from config dataclasses: defaults stay the dataclasses', flags reach the
 configs, and only the subcommand being run gets (and imports) its flags."""
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Literal
 
 import pytest
 
-from imdl_sigma.cli.flags import ConfigFlags, field_comments
+from imdl_sigma.cli.flags import ConfigFlags, Range, field_comments
 from imdl_sigma.cli.main import COMMANDS, build_parser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,3 +121,60 @@ def test_parsing_an_instruction_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "False"
+
+
+def options_of_every_command(monkeypatch) -> list:
+    """Every Option that any subcommand turns into a flag (recorded while the parsers are built)."""
+    import imdl_sigma.cli.flags as flags
+
+    seen, add_options = [], flags.add_options
+
+    def record(parser, options, *args, **kwargs):
+        seen.extend(options)
+        return add_options(parser, options, *args, **kwargs)
+
+    monkeypatch.setattr(flags, "add_options", record)
+    for module in COMMANDS.values():
+        if hasattr(module, "add_options"):
+            monkeypatch.setattr(module, "add_options", record)
+    for name in COMMANDS:
+        build_parser(name)
+    return seen
+
+
+def test_every_numeric_default_lies_in_its_flags_range(monkeypatch):
+    options = options_of_every_command(monkeypatch)
+    numbers = [(option, value) for option in options
+               for value in (option.default if isinstance(option.default, tuple) else (option.default,))
+               if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    assert len(numbers) > 50  # the configs' numbers are all seen
+    outside = [(option.owner, option.name, value) for option, value in numbers if not option.value_range().holds(value)]
+    assert outside == []
+
+
+@pytest.mark.parametrize("value_range, kind, text, parsed_or_error", [
+    (Range(1), int, "3", 3),
+    (Range(1), int, "0", "must be ≥ 1, got 0"),
+    (Range(0, 1), float, "1", 1.0),
+    (Range(0, 1), float, "1.01", "must be in [0, 1], got 1.01"),
+    (Range(0, open_low=True), float, "0", "must be > 0, got 0"),
+    (Range(0, 1, open_low=True), float, "0", "must be in (0, 1], got 0"),
+    (Range(), float, "nan", "must be ≥ 0, got nan"),
+    (Range(), int, "2.5", "expected an integer, got '2.5'"),
+])
+def test_a_range_parses_numbers_and_names_the_bound(value_range, kind, text, parsed_or_error):
+    import argparse
+
+    parse = value_range.parser(kind)
+    if isinstance(parsed_or_error, str):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(parsed_or_error)):
+            parse(text)
+    else:
+        assert parse(text) == parsed_or_error and type(parse(text)) is kind
+
+
+def test_owner_specific_ranges_win_over_the_name():
+    from imdl_sigma.cli.flags import Option
+
+    assert Option("eval_every", int, 1, owner="TrainConfig").value_range() == Range(1)  # divides the epoch
+    assert Option("eval_every", int, 0, owner="FinetuneConfig").value_range() == Range()  # 0: never

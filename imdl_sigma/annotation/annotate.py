@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.images import atomic_write_bytes, save_mask
+from ..data.images import MAX_PIXELS, atomic_write_bytes, save_mask
 from ..data.jsonl import AppendLog, at_path, write_jsonl
 from ..data.manifest import Pair
 from ..data.pairs import ManifestPairs, corpus_key, file_stem, pair_key
@@ -61,6 +61,7 @@ class AnnotateConfig:
     workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
     write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: bfloat16 autocast on CUDA (CPU runs float32)
+    max_image_pixels: int = MAX_PIXELS  # width × height of the largest image read; a larger one is that pair's error
 
 
 def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
@@ -172,7 +173,8 @@ class AnnotationJob:
             device = self.annotator.device
             decoder = PairDecoder(self.annotator.config.input_size, pair_key,
                                   full_size=self.annotator.grounder is not None, intent_cache=self.intent_cache,
-                                  differences=self.annotator.config.refine.enabled, align=self.annotator.config.align)
+                                  differences=self.annotator.config.refine.enabled, align=self.annotator.config.align,
+                                  max_pixels=self.config.max_image_pixels)
             workers = decode_workers(self.config.workers, device)
             try:
                 for decoded in decoded_batches(batches(), decoder, workers, pin_memory=device.type == "cuda"):

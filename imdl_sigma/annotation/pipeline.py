@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -31,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import AlignConfig
 from ..photometric.align import align_source
-from ..data.images import load_rgb, match_size
+from ..console import one_line
+from ..data.images import MAX_PIXELS, load_rgb, match_size
 from ..data.manifest import Pair
 from ..data.tensors import resize_square
 from ..errors import BadInputError
@@ -58,6 +60,18 @@ class DecodedBatch:
         return replace(self, source_px=self.source_px.pin_memory(), edited_px=self.edited_px.pin_memory())
 
 
+@dataclass
+class DecodedPair:
+    """One pair's arrays, decoded: everything that can fail for this pair alone has run."""
+
+    source: np.ndarray  # (H, W, 3) uint8 at the edited size
+    edited: np.ndarray  # (H, W, 3) uint8
+    source_shape: tuple[int, int]  # (H, W) of the source as read, before size matching
+    aligned: np.ndarray  # the network's source: `source` aligned to the edited image
+    intent_map: np.ndarray | None  # the cached (m, m) map, when there is a cache
+    difference: np.ndarray | None  # (H, W) uint8 max-channel |Δ|, when refinement needs it
+
+
 class PairDecoder(Dataset):
     """A map-style dataset whose index is a batch of pairs (the sampler hands out batches).
 
@@ -65,38 +79,56 @@ class PairDecoder(Dataset):
     `intent_cache`: an IntentCache to read each pair's intent map from;
     `differences`: also return each pair's pixel difference at the edited size (refinement needs it);
     `align`: the network's source is aligned to the edited image (the annotator's config.align);
-    the differences are the raw ones, as the Annotator's refinement measures them."""
+    the differences are the raw ones, as the Annotator's refinement measures them;
+    `max_pixels`: the largest image read (width × height).
+    A pair whose decoding fails in any way (unreadable, too small or too large, or an error of
+    the alignment or the cache) is that pair's error; the rest of its batch goes on."""
 
     def __init__(self, side: int, key: Callable[[Pair], str], full_size: bool = False, intent_cache=None,
-                 differences: bool = False, align: AlignConfig = AlignConfig()) -> None:
+                 differences: bool = False, align: AlignConfig = AlignConfig(), max_pixels: int = MAX_PIXELS) -> None:
         self.side, self.key, self.full_size, self.intent_cache = side, key, full_size, intent_cache
-        self.differences, self.align = differences, align
+        self.differences, self.align, self.max_pixels = differences, align, max_pixels
+
+    def decode(self, pair: Pair) -> DecodedPair:
+        edited = load_rgb(pair.edited, "edited image", self.max_pixels)
+        source = load_rgb(pair.source, "source image", self.max_pixels)
+        matched = match_size(source, edited, pair.id)
+        return DecodedPair(
+            matched, edited, source.shape[:2], align_source(matched, edited, self.align),
+            self.intent_cache.load(pair) if self.intent_cache is not None else None,
+            pixel_difference(matched, edited) if self.differences else None,
+        )
+
+    def decode_or_error(self, pair: Pair) -> DecodedPair | str:
+        """The decoded pair, or the one-line message of why it cannot be."""
+        try:
+            return self.decode(pair)
+        except BadInputError as err:
+            return str(err)
+        except Exception as err:  # any other failure is still this pair's alone
+            return f"could not be decoded: {err.__class__.__name__}: {one_line(str(err))}"
 
     def __getitem__(self, pairs: list[Pair]) -> DecodedBatch:
-        read, sources, editeds, source_shapes, errors = [], [], [], [], []
+        read, decoded, errors = [], [], []
         for pair in pairs:
-            try:
-                edited = load_rgb(pair.edited, "edited image")
-                source = load_rgb(pair.source, "source image")
-            except BadInputError as err:
-                errors.append((self.key(pair), str(err)))
-                continue
-            read.append(pair)
-            source_shapes.append(source.shape[:2])
-            sources.append(match_size(source, edited, pair.id))
-            editeds.append(edited)
+            result = self.decode_or_error(pair)
+            if isinstance(result, str):
+                errors.append((self.key(pair), result))
+            else:
+                read.append(pair)
+                decoded.append(result)
         if not read:
             empty = torch.zeros(0, self.side, self.side, 3, dtype=torch.uint8)
             return DecodedBatch([], empty, empty, [], [], errors)
-        maps = [self.intent_cache.load(pair) for pair in read] if self.intent_cache is not None else None
+        editeds = [d.edited for d in decoded]
         as_tensors = (lambda images: [torch.from_numpy(image) for image in images]) if self.full_size else (lambda _: None)
-        differences = ([torch.from_numpy(pixel_difference(s, e)) for s, e in zip(sources, editeds)]
-                       if self.differences else None)
-        aligned = [align_source(s, e, self.align) for s, e in zip(sources, editeds)]  # the network's sources
         return DecodedBatch(
-            read, torch.from_numpy(resize_square(aligned, self.side)), torch.from_numpy(resize_square(editeds, self.side)),
-            source_shapes, [e.shape[:2] for e in editeds], errors, as_tensors(sources), as_tensors(editeds),
-            maps, differences,
+            read, torch.from_numpy(resize_square([d.aligned for d in decoded], self.side)),
+            torch.from_numpy(resize_square(editeds, self.side)),
+            [d.source_shape for d in decoded], [e.shape[:2] for e in editeds], errors,
+            as_tensors([d.source for d in decoded]), as_tensors(editeds),
+            [d.intent_map for d in decoded] if self.intent_cache is not None else None,
+            [torch.from_numpy(d.difference) for d in decoded] if self.differences else None,
         )
 
 
@@ -104,13 +136,34 @@ def _as_is(batch: DecodedBatch) -> DecodedBatch:
     return batch
 
 
+def exit_with_parent() -> None:
+    """End this process as soon as the process that started it (its multiprocessing parent) has
+    ended, even by kill -9: a daemon thread waits on a pidfd of the parent (Linux ≥ 5.3; where
+    there is none, only the DataLoader's own watchdog is left). A decode worker's OS parent is the
+    fork server, which lives as long as any worker does, so a parent-death signal would not fire."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        handle = os.pidfd_open(parent.pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+
+    def wait() -> None:
+        select.select([handle], [], [])  # readable once the parent has exited
+        os._exit(1)
+
+    threading.Thread(target=wait, name="exit-with-parent", daemon=True).start()
+
+
 def _worker_init(_: int) -> None:
     """Each decode worker is one core (the DataLoader already gives torch one thread). Ctrl-C and
     SIGTERM sent to the process group are the job's to handle (finish the batches in flight):
-    workers ignore them and are shut down by the DataLoader."""
+    workers ignore them and are shut down by the DataLoader, or end with the job's process."""
     cv2.setNumThreads(1)
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    exit_with_parent()
 
 
 def decode_workers(requested: int | None, device: torch.device) -> int:

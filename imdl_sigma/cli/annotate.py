@@ -48,8 +48,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..annotation.annotate import annotate
-    from ..data.dataset_names import resolve_dataset
+    from ..data.dataset_names import load_registry, resolve_dataset
 
+    if args.name:
+        load_registry()  # a registry that cannot be read fails now, not after the whole job
     job, filters = annotate_flags()
     config = job.build(args, parser=args.parser, filters=filters.build(args))
     if args.backbone_weights:

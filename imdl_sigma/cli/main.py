@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-import signal
 import sys
 from pathlib import Path
 
 from ..console import one_line, quiet_dependencies
 from ..errors import BadInputError, JobInterrupted, SigmaError
+from ..interrupt import sigterm_as_ctrl_c
 from . import annotate, bench, corpus, demo, finetune, ground, parse, synth, train
 from .options import check_weight_options
 
@@ -81,18 +81,25 @@ def delegate_upstream(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`benco ARGV`: an exit code, and at most one line on stderr (for Ctrl-C / SIGTERM from the start)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and (argv[0] in UPSTREAM_COMMANDS or argv[0] in ("-v", "--version")):
-        return delegate_upstream(argv)
-    command = next((arg for arg in argv if not arg.startswith("-")), None)  # global flags take no value
-    parser = build_parser(command if command in COMMANDS else "")  # "": the subcommands listed only
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    with quiet_dependencies(enabled=not args.verbose):
-        return run_command(args, argv)
+    with sigterm_as_ctrl_c():  # before the imports that building the parser starts
+        if argv and (argv[0] in UPSTREAM_COMMANDS or argv[0] in ("-v", "--version")):
+            return delegate_upstream(argv)
+        command = next((arg for arg in argv if not arg.startswith("-")), None)  # global flags take no value
+        try:
+            parser = build_parser(command if command in COMMANDS else "")  # "": the subcommands listed only
+            args = parser.parse_args(argv)
+        except KeyboardInterrupt:
+            print(f"benco{f' {command}' if command in COMMANDS else ''}: interrupted while starting; nothing was done",
+                  file=sys.stderr)
+            return JobInterrupted.exit_code
+        if args.command is None:
+            parser.print_help()
+            return 0
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        with quiet_dependencies(enabled=not args.verbose):
+            return run_command(args, argv)
 
 
 def resume_command(args, argv: list[str]) -> str | None:
@@ -115,13 +122,8 @@ def interrupted_message(args, argv: list[str], stop: JobInterrupted | None) -> s
     return f"benco {args.command}: interrupted{done}" + (f"; continue with: {again}" if again else "")
 
 
-def raise_keyboard_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run_command(args, argv: list[str]) -> int:
     """args.func under the error policy: an exit code and at most one line on stderr."""
-    previous_sigterm = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # SIGTERM as Ctrl-C
     try:
         check_weight_options(args)
         return args.func(args)
@@ -147,5 +149,3 @@ def run_command(args, argv: list[str]) -> int:
         print(f"benco {args.command}: internal error: {err.__class__.__name__}: {one_line(str(err))} "
               "(rerun with --debug for the traceback, and please report it)", file=sys.stderr)
         return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flags import ConfigFlags, add_options, add_set_flag, given_options, overrides, signature_options
+from .flags import COUNT, ConfigFlags, add_options, add_set_flag, given_options, overrides, signature_options
 
 HELP = "synthetic edit pairs with exact masks from real photos"
 OPTIONS = ("seed", "split", "holdout_every", "workers")
@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     from ..synth.generator import synthesize
 
     parser.add_argument("--out", required=True)
-    parser.add_argument("--n", type=int, required=True, help="number of pairs")
+    parser.add_argument("--n", type=COUNT.parser(int), required=True, help="number of pairs")
     parser.add_argument("--images", help="folder of photos (default: photos shipped with scikit-image/-learn)")
     add_options(parser, signature_options(synthesize, OPTIONS, {
         "split": "use all photos, or the train / held-out test part of them",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ...errors import BadInputError
+from ..images import decode_rgb
 
 # First bytes of the encodings the corpora use → the file suffix they are written with.
 MAGIC_SUFFIXES = ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"RIFF", ".webp"), (b"BM", ".bmp"),
@@ -59,12 +58,9 @@ class Blob:
         data = self.read()
         return next((suffix for magic, suffix in MAGIC_SUFFIXES if data.startswith(magic)), ".png")
 
-    def decode(self, mode: str = "RGB") -> Image.Image:
-        try:
-            with Image.open(io.BytesIO(self.read())) as image:
-                return image.convert(mode)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise BadInputError(f"not a readable image ({err})") from None
+    def decode(self) -> np.ndarray:
+        """(H, W, 3) uint8 RGB, read as every image is (EXIF orientation, 16-bit, size limits)."""
+        return decode_rgb(self.read(), "image")
 
 
 def check_override_names(config, overrides: dict, what: str) -> None:
@@ -75,9 +71,9 @@ def check_override_names(config, overrides: dict, what: str) -> None:
         raise BadInputError(f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
-def binary_mask(image: Image.Image) -> np.ndarray:
-    """A corpus mask (grey) → (H, W) bool: > 127 is edited; 0/1-valued index masks count any non-zero."""
-    grey = np.asarray(image)
+def binary_mask(rgb: np.ndarray) -> np.ndarray:
+    """A corpus mask (H, W, 3) → (H, W) bool: grey > 127 is edited; 0/1-valued index masks count any non-zero."""
+    grey = rgb.mean(axis=2)
     return grey > 0 if grey.max() <= 1 else grey > 127
 
 
@@ -109,11 +105,13 @@ class CorpusSample:
         mask = None
         if self.mask is not None:
             try:
-                mask_image = self.mask.decode("L")
+                mask_image = self.mask.decode()
             except BadInputError as err:
                 raise BadInputError(f"{self.where or self.id}: mask: {err}") from None
-            if mask_image.size != images["edited"].size:
-                raise BadInputError(f"{self.where or self.id}: mask is {mask_image.size[0]}×{mask_image.size[1]} "
-                                    f"but the edited image is {images['edited'].size[0]}×{images['edited'].size[1]}")
+            (mask_h, mask_w), (edited_h, edited_w) = mask_image.shape[:2], images["edited"].shape[:2]
+            if (mask_h, mask_w) != (edited_h, edited_w):
+                raise BadInputError(f"{self.where or self.id}: mask is {mask_w}×{mask_h} "
+                                    f"but the edited image is {edited_w}×{edited_h}")
             mask = binary_mask(mask_image)
-        return images["source"].size, images["edited"].size, mask
+        (source_h, source_w), (edited_h, edited_w) = images["source"].shape[:2], images["edited"].shape[:2]
+        return (source_w, source_h), (edited_w, edited_h), mask
