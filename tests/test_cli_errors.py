@@ -119,6 +119,8 @@ BAD_INPUT = [
     ("attack level not a number", ["bench", "robustness", "--pairs", "{many}", "--methods", "pixdiff-otsu",
                                    "--jpeg", "90,high", "--out", "o"], "--jpeg takes comma-separated numbers", "main"),
     ("usage error", ["annotate", "--pairs", "{many}"], "the following arguments are required: --out", "process"),
+    ("quality filter out of range", ["annotate", "--pairs", "{many}", "--out", "o", "--min-quality", "1.5"],
+     "--min-quality 1.5 is not in [0, 1]", "main"),
 ]
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import JobFailedError
+from ..errors import BadInputError, JobFailedError
 from .flags import ConfigFlags, add_options, given_options, signature_options
 from .options import add_grounding_flags, add_parser_flags, check_backbone_weights, grounding_config
 
@@ -50,6 +50,8 @@ def run(args) -> int:
 
     job, filters = annotate_flags()
     config = job.build(args, parser=args.parser, filters=filters.build(args))
+    if not 0.0 <= config.filters.min_quality <= 1.0:
+        raise BadInputError(f"--min-quality {config.filters.min_quality:g} is not in [0, 1] (a quality score is an IoU)")
     if args.backbone_weights:
         from ..config import SigmaConfig
         from ..model.checkpoint import load_checkpoint

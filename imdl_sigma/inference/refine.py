@@ -21,6 +21,8 @@ the answer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -104,17 +106,40 @@ def drop_unsupported(mask: np.ndarray, changed: np.ndarray, min_support: float) 
     return keep[labels]
 
 
-def refine_probability(prob: np.ndarray, difference: np.ndarray, threshold: float,
-                       config: RefineConfig) -> np.ndarray:
-    """(H, W) float32 edit probability and uint8 |Δ| at the same size → the refined map: the
-    refined 0/1 mask where the pair is a splice, `prob` unchanged otherwise (or when disabled)."""
-    if not config.enabled:
-        return prob
+def change_threshold(floor: float, config: RefineConfig) -> float:
+    """|Δ| (0–1) above which a pixel counts as changed: the noise floor plus `margin` where the
+    outside is pixel-identical; where it is not (floor above `identical_floor`: the edited image
+    was re-saved or noised after the edit), `noisy_gain` × the floor plus `noisy_margin`, above
+    the compression ringing that spreads from the edit's boundary into its 8×8 blocks."""
+    if floor <= config.identical_floor:
+        return floor + config.margin
+    return config.noisy_gain * floor + config.noisy_margin
+
+
+@dataclass
+class Refinement:
+    """What the refinement did to one pair's map (the quality score reads it)."""
+
+    prob: np.ndarray  # (H, W) float32: the refined 0/1 mask where snapped, the network's map otherwise
+    noise_floor: float | None  # the pair's background |Δ| (0–1); None: not measured
+    changed: np.ndarray | None  # (H, W) bool pixels counted as changed; None: not snapped
+
+    @property
+    def snapped(self) -> bool:
+        return self.changed is not None
+
+
+def refine(prob: np.ndarray, difference: np.ndarray | None, threshold: float, config: RefineConfig) -> Refinement:
+    """(H, W) float32 edit probability and uint8 |Δ| at the same size (None: no difference, the map
+    is kept) → the refinement: snapped to the changed pixels where the pair is a splice."""
+    if not config.enabled or difference is None:
+        return Refinement(prob, None, None)
     if difference.shape != prob.shape:
         raise ValueError(f"difference {difference.shape} and probability {prob.shape} differ in size")
     distance = distance_to(prob > threshold)
     floor = noise_floor(difference, distance, config)
     if floor is None or floor > config.max_noise:
-        return prob
-    changed = difference > 255.0 * (floor + config.margin)
-    return snap_to_difference(distance, changed, config).astype(np.float32)
+        return Refinement(prob, floor, None)
+    changed = difference > 255.0 * change_threshold(floor, config)
+    return Refinement(snap_to_difference(distance, changed, config).astype(np.float32), floor, changed)
+
