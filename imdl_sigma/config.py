@@ -160,8 +160,9 @@ class RefineConfig:
     max_noise: float = 0.04  # |Δ| (0–1) floor above which the pair is not a splice: no refinement
     margin: float = 0.0  # |Δ| above the floor that counts as changed
     identical_floor: float = 0.5 / 255  # floors up to this: the outside is pixel-identical
-    noisy_gain: float = 1.0  # above it (re-saved, noised): changed is |Δ| > noisy_gain · floor + noisy_margin
-    noisy_margin: float = 0.0
+    # Above it (re-saved or noised after the edit), the snapped mask is kept only when it is more
+    # than this many times the network's mask (the network missed most of the edit); inf: never.
+    resaved_growth: float = 3.0
     min_support: float = 0.1  # share of changed pixels below which a predicted region is dropped
     close_px: int = 1  # radius of the closing that fills pinholes of the refined mask
     max_hole_share: float = 0.01  # enclosed holes up to this image share are filled

@@ -12,7 +12,12 @@ marks the boundary far better than any upsampled map. Per pair:
    band around the prediction (pinholes closed, small enclosed holes filled);
 4. predicted regions with (almost) no pixel above that threshold are dropped: in a splice an
    edit always changes pixels; changed regions the network missed are added when they cover at
-   least `min_missed_area` of the image (0: a missed edit stays missed).
+   least `min_missed_area` of the image (0: a missed edit stays missed);
+5. where the floor is above `identical_floor` the edited image was re-saved (JPEG) or noised
+   after the edit: the compression ringing that spreads from the edit into its 8×8 blocks
+   passes for changed pixels, and the snapped masks grew past the true region (below the
+   network's own map on JPEG-saved splices). There the network's map is kept, unless the
+   snapped mask is more than `resaved_growth` times larger: the network missed most of the edit.
 
 The network decides whether the pair is a splice at all (its prediction sets where the noise
 floor is measured) and which regions to keep; on regenerated or post-processed pairs its map is
@@ -106,16 +111,6 @@ def drop_unsupported(mask: np.ndarray, changed: np.ndarray, min_support: float) 
     return keep[labels]
 
 
-def change_threshold(floor: float, config: RefineConfig) -> float:
-    """|Δ| (0–1) above which a pixel counts as changed: the noise floor plus `margin` where the
-    outside is pixel-identical; where it is not (floor above `identical_floor`: the edited image
-    was re-saved or noised after the edit), `noisy_gain` × the floor plus `noisy_margin`, above
-    the compression ringing that spreads from the edit's boundary into its 8×8 blocks."""
-    if floor <= config.identical_floor:
-        return floor + config.margin
-    return config.noisy_gain * floor + config.noisy_margin
-
-
 @dataclass
 class Refinement:
     """What the refinement did to one pair's map (the quality score reads it)."""
@@ -136,10 +131,15 @@ def refine(prob: np.ndarray, difference: np.ndarray | None, threshold: float, co
         return Refinement(prob, None, None)
     if difference.shape != prob.shape:
         raise ValueError(f"difference {difference.shape} and probability {prob.shape} differ in size")
-    distance = distance_to(prob > threshold)
+    predicted = prob > threshold
+    distance = distance_to(predicted)
     floor = noise_floor(difference, distance, config)
     if floor is None or floor > config.max_noise:
         return Refinement(prob, floor, None)
-    changed = difference > 255.0 * change_threshold(floor, config)
-    return Refinement(snap_to_difference(distance, changed, config).astype(np.float32), floor, changed)
+    changed = difference > 255.0 * (floor + config.margin)
+    snapped = snap_to_difference(distance, changed, config)
+    resaved = floor > config.identical_floor
+    if resaved and np.count_nonzero(snapped) <= config.resaved_growth * np.count_nonzero(predicted):
+        return Refinement(prob, floor, None)
+    return Refinement(snapped.astype(np.float32), floor, changed)
 
