@@ -111,7 +111,7 @@ class Annotator(NetworkPredictor):
         """(H, W) probability at the edited size and the pair's |Δ| (None: not computed) → (the
         refined map, the mask's quality score: its estimated IoU with the true edit, in [0, 1])."""
         refinement = refine(prob, difference, self.config.mask_threshold, self.config.refine)
-        signals = quality_signals(prob, refinement, self.config.mask_threshold, self.config.refine, self.config.quality)
+        signals = quality_signals(prob, refinement, self.config.mask_threshold, self.config.quality)
         return refinement.prob, quality_score(signals, self.config.quality)
 
     def parse(self, instructions: list[str]) -> list[dict]:

@@ -1,20 +1,13 @@
 """The mask's quality score (not in the paper; `QualityConfig`): the annotator's own estimate of the
 IoU between its mask and the true edited region, in [0, 1], as SAM's `predicted_iou`.
 
-Signals available at inference, per pair (`quality_signals`):
+Signals available at inference, per pair (`quality_signals`), each in [0, 1]:
 
 * `stability`: IoU of the network's map thresholded at logit(τ) ± `stability_offset` (SAM's
-  stability score): a map whose boundary sits on a steep edge is certain of it;
-* `snapped`: whether the boundary refinement snapped the mask to the changed pixels (a splice:
+  stability score): a map whose boundary sits on a steep edge is sure of it;
+* `snapped`: 1 when the boundary refinement snapped the mask to the changed pixels (a splice:
   the pixels themselves mark the edit);
-* `agreement`: IoU of the network's mask and the refined one (1 when not snapped);
-* `noise`: the refinement's noise floor over its `max_noise` (how far from pixel-identical the
-  outside is), capped at `max_noise_ratio`, which also stands for "not measured";
-* `log_area`: the mask's image share on a log scale, 0 at `min_area` or less, 1 for the whole image;
-* `empty`: 1 when the mask has no pixel (no edit found: right on an unedited pair, wholly wrong
-  otherwise — the other signals tell which);
-* `unexplained`: on a snapped pair, changed pixels near the mask but left out of it, over the
-  mask's area (capped at 1): pixels the mask does not account for.
+* `empty`: 1 when the mask has no pixel (right on an unedited pair, wholly wrong otherwise).
 
 They are combined by a logistic map, sigmoid(bias + Σ wᵢ·signalᵢ), whose coefficients were
 fitted on validation pairs from training photos (benchmarks/quality_calibration.py) against
@@ -27,10 +20,10 @@ import math
 
 import numpy as np
 
-from ..config import QualityConfig, RefineConfig
-from .refine import Refinement, band_radius, distance_to
+from ..config import QualityConfig
+from .refine import Refinement
 
-SIGNALS = ("stability", "snapped", "agreement", "noise", "log_area", "empty", "unexplained")
+SIGNALS = ("stability", "snapped", "empty")
 
 
 def mask_iou(first: np.ndarray, second: np.ndarray) -> float:
@@ -53,28 +46,14 @@ def stability(prob: np.ndarray, threshold: float, offset: float) -> float:
     return mask_iou(prob > sigmoid(centre + offset), prob > sigmoid(centre - offset))
 
 
-def quality_signals(prob: np.ndarray, refinement: Refinement, threshold: float, refine: RefineConfig,
+def quality_signals(prob: np.ndarray, refinement: Refinement, threshold: float,
                     config: QualityConfig) -> dict[str, float]:
     """{signal: value} for one pair: `prob` the network's (H, W) map at the edited size before
     refinement, `refinement` what the boundary refinement made of it."""
-    predicted = prob > threshold
-    final = refinement.prob > threshold
-    floor = refinement.noise_floor
-    noise = config.max_noise_ratio if floor is None else min(config.max_noise_ratio, floor / refine.max_noise)
-    area = max(float(final.mean()), config.min_area)
-    unexplained = 0.0
-    if refinement.snapped:
-        near = distance_to(final) <= band_radius(final.shape, refine) if final.any() else np.zeros_like(final)
-        left_out = np.count_nonzero(refinement.changed & near & ~final)
-        unexplained = min(1.0, left_out / max(1, np.count_nonzero(final)))
     return {
         "stability": stability(prob, threshold, config.stability_offset),
         "snapped": float(refinement.snapped),
-        "agreement": mask_iou(predicted, final),
-        "noise": noise,
-        "log_area": 1.0 - math.log10(area) / math.log10(config.min_area),
-        "empty": float(not final.any()),
-        "unexplained": unexplained,
+        "empty": float(not np.any(refinement.prob > threshold)),
     }
 
 
