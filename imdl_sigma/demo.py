@@ -187,14 +187,16 @@ def quality_scatter(views: list[PairView]) -> str:
                     f'<text x="{pad - 6}" y="{pad + (1 - t) * side + 4}" text-anchor="end">{t:g}</text>'
                     for t in (0, 0.5, 1))
     dots = "".join(f'<circle {at(x, y)} r="3.5" fill="rgb(0,114,178)" fill-opacity="0.7"/>' for x, y in points)
-    rank = spearmanr(*zip(*points)).statistic if len(points) > 2 else float("nan")
+    scores, f1s = zip(*points)
+    varied = len(set(scores)) > 1 and len(set(f1s)) > 1
+    rank = f"{spearmanr(scores, f1s).statistic:.2f}" if varied else "undefined (a constant)"
     return (f'<svg width="{side + 2 * pad}" height="{side + 2 * pad + 10}" font-size="12" role="img" '
             f'aria-label="true F1 against quality score">'
             f'<rect x="{pad}" y="{pad}" width="{side}" height="{side}" fill="none" stroke="#888"/>'
             f'<line x1="{pad}" y1="{pad + side}" x2="{pad + side}" y2="{pad}" stroke="#bbb" stroke-dasharray="4"/>'
             f'{ticks}{dots}<text x="{pad + side / 2}" y="{pad + side + 34}" text-anchor="middle">quality score</text>'
             f'<text x="12" y="{pad + side / 2}" transform="rotate(-90 12 {pad + side / 2})" text-anchor="middle">'
-            f'true F1</text></svg><p>{len(points)} pairs; Spearman rank correlation {rank:.2f}. The score estimates '
+            f'true F1</text></svg><p>{len(points)} pairs; Spearman rank correlation {rank}. The score estimates '
             "the mask's IoU with the true edit; F1 ≥ IoU, so calibrated points lie on or above the diagonal.</p>")
 
 

@@ -105,3 +105,19 @@ def test_records_stats_and_the_min_quality_filter(synth_pairs, tmp_path, monkeyp
         filtered = annotate([str(synth_pairs)], str(tmp_path / action),
                             config=AnnotateConfig(batch_size=4, filters=filters), progress=False)
         assert filtered["flagged"]["low_quality"] == low and filtered["kept"] == kept
+
+
+def test_the_demo_page_shows_each_score_and_the_scatter():
+    from imdl_sigma.data.manifest import Pair
+    from imdl_sigma.demo import PairView, ScoredMask, quality_note, quality_scatter
+
+    def view(pair_id: str, quality: float | None, f1: float) -> PairView:
+        record = None if quality is None else {"quality": quality, "kept": True, "flags": []}
+        mask = ScoredMask("sigma", "SIGMA", f"figures/{pair_id}.png", f1, f1)
+        return PairView(Pair(pair_id, "s.png", "e.png", "", "m.png"), "s.png", "e.png", False, record, {"sigma": mask})
+
+    views = [view("a", 0.95, 98.0), view("b", 0.6, 40.0), view("c", 0.9, 90.0), view("d", None, 0.0)]
+    assert "quality score 95.0" in quality_note(views[0]) and quality_note(views[3]) == ""
+    scatter = quality_scatter(views)
+    assert scatter.startswith("<svg") and scatter.count("<circle") == 3 and "3 pairs; Spearman rank correlation 1.00" in scatter
+    assert quality_scatter(views[3:]) == ""
