@@ -11,6 +11,7 @@ from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotat
 from imdl_sigma.config import QualityConfig, SigmaConfig
 from imdl_sigma.inference.quality import SIGNALS, quality_score, quality_signals, stability
 from imdl_sigma.inference.refine import pixel_difference, refine
+from test_refine import _scene as scene  # a splice: a textured source, an ellipse re-painted, its mask
 
 STANDIN = SigmaConfig.preset("standin")  # the bundled checkpoint's config: its fitted QualityConfig
 
@@ -19,17 +20,6 @@ def score(prob: np.ndarray, difference: np.ndarray | None) -> tuple[dict, float]
     refinement = refine(prob, difference, 0.5, STANDIN.refine)
     signals = quality_signals(prob, refinement, 0.5, STANDIN.quality)
     return signals, quality_score(signals, STANDIN.quality)
-
-
-def scene(seed: int = 0, size: tuple[int, int] = (120, 160)):
-    """A textured source, a copy with an ellipse re-painted (a splice), its mask."""
-    rng = np.random.default_rng(seed)
-    source = cv2.GaussianBlur(rng.integers(0, 256, (*size, 3), dtype=np.uint8), (0, 0), 1.0)
-    truth = np.zeros(size, np.uint8)
-    cv2.ellipse(truth, (80, 60), (30, 18), 20, 0, 360, 1, -1)
-    edited = source.copy()
-    edited[truth.astype(bool)] = rng.integers(0, 256, (int(truth.sum()), 3), dtype=np.uint8)
-    return source, edited, truth.astype(bool)
 
 
 def test_the_config_has_one_weight_per_signal():
