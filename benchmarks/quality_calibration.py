@@ -28,7 +28,6 @@ from imdl_sigma.data.images import load_mask, load_pair_batch
 from imdl_sigma.data.jsonl import read_jsonl, write_jsonl
 from imdl_sigma.data.pairs import load_pairs
 from imdl_sigma.inference.annotator import Annotator
-from imdl_sigma.inference.predictor import NetworkPredictor
 from imdl_sigma.inference.quality import SIGNALS, quality_score, quality_signals
 from imdl_sigma.inference.refine import refine
 from imdl_sigma.metrics import pixel_scores
@@ -47,9 +46,7 @@ def collect(annotator: Annotator, manifest: str, limit: int | None, batch_size: 
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         sources, editeds = load_pair_batch([p.source for p in chunk], [p.edited for p in chunk])
-        with torch.no_grad():
-            probs = annotator.batch_probs(sources, editeds)
-        maps = NetworkPredictor.to_images(annotator, probs, sources, editeds)
+        maps = annotator.unrefined_maps(sources, editeds)
         for pair, prob, difference in zip(chunk, maps, annotator.differences(sources, editeds)):
             refinement = refine(prob, difference, threshold, config.refine)
             signals = quality_signals(prob, refinement, threshold, config.quality)

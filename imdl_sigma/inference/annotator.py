@@ -97,6 +97,11 @@ class Annotator(NetworkPredictor):
         maps = super().to_images(probs, sources, editeds)
         return [self.refine(m, d) for m, d in zip(maps, self.differences(sources, editeds))]
 
+    def unrefined_maps(self, sources: list[np.ndarray], editeds: list[np.ndarray],
+                       parses: list[dict] | None = None) -> list[np.ndarray]:
+        """Loaded pairs → the network's maps at each edited image's size, before refinement."""
+        return super().to_images(self.batch_probs(sources, editeds, parses=parses), sources, editeds)
+
     def differences(self, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray | None]:
         """Each pair's raw |Δ| at the edited size when the refinement needs it (None otherwise)."""
         if not self.config.refine.enabled:
@@ -125,7 +130,7 @@ class Annotator(NetworkPredictor):
         `with_quality`, (mask, quality) tuples, quality in [0, 1] the mask's estimated IoU."""
         sources, editeds = load_pair_batch(sources, editeds)
         parses = self.parse(instructions or [""] * len(editeds)) if self.grounder is not None else None
-        maps = NetworkPredictor.to_images(self, self.batch_probs(sources, editeds, parses=parses), sources, editeds)
+        maps = self.unrefined_maps(sources, editeds, parses)
         scored = [self.refine_scored(m, d) for m, d in zip(maps, self.differences(sources, editeds))]
         masks = [((m > self.config.mask_threshold).astype(np.uint8) * 255, quality) for m, quality in scored]
         return masks if with_quality else [mask for mask, _ in masks]
