@@ -181,6 +181,8 @@ BAD_INPUT = [
     ("negative pair count", ["synth", "--out", "o", "--n", "-3"], "argument --n: must be ≥ 1, got -3", "main"),
     ("bad registry", ["annotate", "--pairs", "{many}", "--out", "o", "--checkpoint", "{tiny}", "--name", "mine"],
      "datasets.json is not valid JSON", "process"),
+    ("quality filter out of range", ["annotate", "--pairs", "{many}", "--out", "o", "--min-quality", "1.5"],
+     "argument --min-quality: must be in [0, 1], got 1.5", "main"),
 ]
 
 

@@ -41,6 +41,7 @@ from .runstate import OutLock, fed_inputs, finished_keys, latest_errors, read_re
 log = logging.getLogger(__name__)
 
 AREA_BINS = tuple(i / 10 for i in range(11))
+QUALITY_BINS = AREA_BINS  # the quality score, like the area, is a share in [0, 1]
 
 
 @dataclass
@@ -48,6 +49,7 @@ class FilterConfig:
     min_area: float = 0.0005  # masks covering less of the image are "empty"
     max_area: float = 0.95  # masks covering more are "near_full"
     max_aspect_change: float = 1.25  # source vs edited aspect ratios may differ by at most this factor
+    min_quality: float = 0.0  # masks whose quality score (estimated IoU with the true edit) is lower are "low_quality"
     action: Literal["drop", "flag"] = "drop"  # drop the pair, or flag it in the manifest and keep it
 
 
@@ -64,8 +66,9 @@ class AnnotateConfig:
     max_image_pixels: int = MAX_PIXELS  # width × height of the largest image read; a larger one is that pair's error
 
 
-def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
-    flags = []
+def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, quality: float,
+                  config: FilterConfig) -> list[str]:
+    flags = ["low_quality"] if quality < config.min_quality else []
     area = float(mask.mean())
     if area < config.min_area:
         flags.append("empty")
@@ -226,10 +229,9 @@ class AnnotationJob:
         """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
         pair, parsed, used, intent, source_shape, edited_shape, difference = item
         prob = resize_map(prob, edited_shape)
-        if difference is not None:
-            prob = self.annotator.refine(prob, difference.numpy())
+        prob, quality = self.annotator.refine_scored(prob, None if difference is None else difference.numpy())
         mask = prob > self.annotator.config.mask_threshold
-        flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
+        flags = quality_flags(source_shape, edited_shape, mask, quality, self.config.filters)
         kept = not flags or self.config.filters.action == "flag"
         mask_path = self.masks_dir / f"{file_stem(pair_key(pair))}.png"
         if kept:
@@ -242,7 +244,7 @@ class AnnotationJob:
             "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
             "mask": str(mask_path.resolve()) if kept else None,
             "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
-            "area": float(mask.mean()), "flags": flags, "kept": kept,
+            "area": float(mask.mean()), "quality": quality, "flags": flags, "kept": kept,
             **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
             "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
         }
@@ -269,6 +271,15 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     return stats
 
 
+def quality_stats(kept: list[dict]) -> dict:
+    """Mean and histogram (bins of 0.1) of the kept masks' quality scores (records written
+    before the score existed have none and are left out)."""
+    scores = np.array([r["quality"] for r in kept if "quality" in r])
+    histogram, _ = np.histogram(scores, bins=QUALITY_BINS)
+    return {"quality_mean": float(scores.mean()) if scores.size else None,
+            "quality_histogram": {"bins": list(QUALITY_BINS), "counts": histogram.tolist()}}
+
+
 def build_stats(records: list[dict], errors: int, pairs_per_second: float | None) -> dict:
     from collections import Counter
 
@@ -286,6 +297,7 @@ def build_stats(records: list[dict], errors: int, pairs_per_second: float | None
         "intent_maps_none_why": dict(Counter(r["provenance_grounding_why"] for r in records
                                              if r.get("provenance_grounding_why"))),
         "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
+        **quality_stats(kept),
         "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
     }
 
