@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, AnnotationJob, FilterConfig
+from imdl_sigma.annotation.runstate import resumable_keys
 from imdl_sigma.bench.speed import stage_throughput
 from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import DINOV2_BASE, TINY_DINOV2, SigmaConfig
@@ -162,7 +163,7 @@ def annotate_rate(annotator: Annotator, pairs: list, out: Path, batch: int, inte
     """pairs/s of the annotate job over `pairs` (a fresh output folder) and its peak GPU memory."""
     job = AnnotationJob(annotator, out, AnnotateConfig(batch_size=batch, filters=KEEP_ALL), intent_cache=intent_cache)
     with GpuMemory(annotator.device) as memory:
-        timing = job.run(pairs, job.finished(resume=False), progress=False)
+        timing = job.run(pairs, resumable_keys(out, resume=False), progress=False)
     if timing["annotated"] != len(pairs):
         raise RuntimeError(f"{out}: annotated {timing['annotated']} of {len(pairs)} pairs")
     steady = timing["steady_pairs_per_s"]

@@ -160,11 +160,28 @@ class RefineConfig:
     noise_quantile: float = 0.95  # of |Δ| farther than two bands from the prediction: the noise floor
     max_noise: float = 0.04  # |Δ| (0–1) floor above which the pair is not a splice: no refinement
     margin: float = 0.0  # |Δ| above the floor that counts as changed
+    identical_floor: float = 0.5 / 255  # floors up to this: the outside is pixel-identical
+    # Above it (re-saved or noised after the edit), the snapped mask is kept only when it is more
+    # than this many times the network's mask (the network missed most of the edit); inf: never.
+    resaved_growth: float = 3.0
     min_support: float = 0.1  # share of changed pixels below which a predicted region is dropped
     close_px: int = 1  # radius of the closing that fills pinholes of the refined mask
     max_hole_share: float = 0.01  # enclosed holes up to this image share are filled
     min_missed_area: float = 0.001  # changed regions away from the prediction this large (image share) are added; 0: off
     min_far_share: float = 0.05  # image share that must lie far from the prediction to estimate the floor
+
+
+@dataclass
+class QualityConfig:
+    """The per-mask quality score, an estimate of the mask's IoU with the true edit (not in the
+    paper; imdl_sigma/inference/quality.py): sigmoid(bias + Σ weights · signals), the signals in
+    quality.SIGNALS order. The coefficients were fitted for the bundled stand-in on validation
+    pairs from training photos (benchmarks/quality_calibration.py)."""
+
+    stability_offset: float = 1.0  # logit offset of the two thresholds the stability score compares
+    # Fitted on 390 validation pairs (val3s, val3r: 60 each; JPEG-saved splices: 150; post-processed: 120).
+    weights: tuple = (4.7231, 1.1625, 0.4549)
+    bias: float = -2.1328
 
 
 @dataclass
@@ -199,6 +216,7 @@ class SigmaConfig(ConfigFile):
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     pixel_evidence: PixelEvidenceConfig = field(default_factory=PixelEvidenceConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     mask_threshold: float = 0.5  # probability above which a pixel is edited
     # What produced the intent maps this model was trained with: "none" (uniform ε prior,

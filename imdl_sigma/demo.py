@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from .baselines import pixdiff
 from .data.images import atomic_write_bytes, load_mask, load_rgb, save_png
@@ -23,7 +24,8 @@ from .synth.generator import SynthConfig, bundled_photos, synthesize
 from .bench.scoring import method_label, score_pairs
 from .methods import expand_methods, load_predictors
 from .metrics import pixel_scores
-from .annotation.annotate import pair_key, read_records
+from .annotation.annotate import pair_key
+from .annotation.runstate import read_records
 
 DEMO_OUT = "runs/demo"  # under /runs/, which .gitignore lists
 DEMO_SEED = 1000  # not `benco synth`'s default (0): the demo's pairs are never a default training set's
@@ -158,8 +160,46 @@ def pair_row(view: PairView) -> str:
             + figure_cell(sigma.figure, f"{view.pair.id} SIGMA vs true mask")
             + f"<td><b>{html.escape(view.pair.id)}</b><br>“{html.escape(view.pair.instruction)}”<br>"
             f"<small>edit: {html.escape(view.pair.edit_type or '')}; parse: {html.escape(parsed)}</small><br>"
-            f"SIGMA F1 {sigma.f1:.1f}, IoU {sigma.iou:.1f}<br><small>{baseline_links(view)}</small>"
+            f"SIGMA F1 {sigma.f1:.1f}, IoU {sigma.iou:.1f}{quality_note(view)}<br><small>{baseline_links(view)}</small>"
             f"{pair_notes(view)}</td></tr>")
+
+
+def quality_note(view: PairView) -> str:
+    """The mask's quality score (its estimated IoU, %) from annotate's record, when it has one."""
+    if view.record is None or "quality" not in view.record:
+        return ""
+    return f"<br>quality score {100 * view.record['quality']:.1f} (estimated IoU)"
+
+
+SCATTER_SIDE, SCATTER_PAD = 320, 40  # px: the plot's square and the margin for its axes
+
+
+def quality_scatter(views: list[PairView]) -> str:
+    """An inline SVG: per pair, SIGMA's true F1 (y) against its quality score (x), both on [0, 1],
+    with the diagonal; an empty string when no record carries a score."""
+    points = [(v.record["quality"], v.masks["sigma"].f1 / 100) for v in views if v.record and "quality" in v.record]
+    if not points:
+        return ""
+    side, pad = SCATTER_SIDE, SCATTER_PAD
+
+    def at(x: float, y: float) -> str:
+        return f'cx="{pad + x * side:.1f}" cy="{pad + (1 - y) * side:.1f}"'
+
+    ticks = "".join(f'<text x="{pad + t * side}" y="{pad + side + 16}" text-anchor="middle">{t:g}</text>'
+                    f'<text x="{pad - 6}" y="{pad + (1 - t) * side + 4}" text-anchor="end">{t:g}</text>'
+                    for t in (0, 0.5, 1))
+    dots = "".join(f'<circle {at(x, y)} r="3.5" fill="rgb(0,114,178)" fill-opacity="0.7"/>' for x, y in points)
+    scores, f1s = zip(*points)
+    varied = len(set(scores)) > 1 and len(set(f1s)) > 1
+    rank = f"{spearmanr(scores, f1s).statistic:.2f}" if varied else "undefined (a constant)"
+    return (f'<svg width="{side + 2 * pad}" height="{side + 2 * pad + 10}" font-size="12" role="img" '
+            f'aria-label="true F1 against quality score">'
+            f'<rect x="{pad}" y="{pad}" width="{side}" height="{side}" fill="none" stroke="#888"/>'
+            f'<line x1="{pad}" y1="{pad + side}" x2="{pad + side}" y2="{pad}" stroke="#bbb" stroke-dasharray="4"/>'
+            f'{ticks}{dots}<text x="{pad + side / 2}" y="{pad + side + 34}" text-anchor="middle">quality score</text>'
+            f'<text x="12" y="{pad + side / 2}" transform="rotate(-90 12 {pad + side / 2})" text-anchor="middle">'
+            f'true F1</text></svg><p>{len(points)} pairs; Spearman rank correlation {rank}. The score estimates '
+            "the mask's IoU with the true edit; F1 ≥ IoU, so calibrated points lie on or above the diagonal.</p>")
 
 
 def baseline_links(view: PairView) -> str:
@@ -209,6 +249,8 @@ def write_page(out: Path, views: list[PairView], metrics: dict, facts: dict) -> 
 {explanation(facts)}
 <h2>Mask quality (pixel F1 / IoU per pair, averaged, %)</h2>
 <table><tr><th>method</th><th>F1</th><th>IoU</th><th>n</th><th>empty true mask</th></tr>{metric_rows}</table>
+<h2>SIGMA's quality score against its true F1</h2>
+{quality_scatter(views)}
 <h2>The {WORST} pairs SIGMA does worst on, with every method's mask</h2>
 <table><tr><th>edited</th>{worst_header}</tr>{worst_rows(views, shown)}</table>
 <h2>All {len(views)} pairs</h2>

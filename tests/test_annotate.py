@@ -94,13 +94,14 @@ def test_bad_pairs_are_logged_and_never_stop_the_run(synth_pairs, tiny_checkpoin
 
 
 def test_quality_flags():
-    config = FilterConfig(min_area=0.01, max_area=0.9, max_aspect_change=1.2)
+    config = FilterConfig(min_area=0.01, max_area=0.9, max_aspect_change=1.2, min_quality=0.5)
     mask = np.zeros((10, 10), bool)
-    assert quality_flags((10, 10), (10, 10), mask, config) == ["empty"]
-    assert quality_flags((10, 10), (10, 10), ~mask, config) == ["near_full"]
+    assert quality_flags((10, 10), (10, 10), mask, 1.0, config) == ["empty"]
+    assert quality_flags((10, 10), (10, 10), ~mask, 1.0, config) == ["near_full"]
     mask[:3, :3] = True
-    assert quality_flags((10, 20), (10, 10), mask, config) == ["size_mismatch"]
-    assert quality_flags((10, 10), (10, 10), mask, config) == []
+    assert quality_flags((10, 20), (10, 10), mask, 1.0, config) == ["size_mismatch"]
+    assert quality_flags((10, 10), (10, 10), mask, 0.49, config) == ["low_quality"]
+    assert quality_flags((10, 10), (10, 10), mask, 0.5, config) == []
 
 
 def test_demo_writes_dataset_metrics_and_page(tiny_checkpoint, tmp_path):

@@ -12,6 +12,7 @@ from processes import running
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
 from imdl_sigma.data.tensors import resize_map
 from imdl_sigma.annotation.pipeline import OutputWriter, PendingBatch
+from imdl_sigma.data.jsonl import AppendLog
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.interrupt import StopRequest
 from imdl_sigma.model import SigmaNet
@@ -54,7 +55,7 @@ def test_writer_failure_stops_the_job_and_records_nothing_after_it(tmp_path):
         return {"key": item, "area": float(prob.mean())}
 
     probs = torch.zeros(2, 1, 4, 4)
-    with (tmp_path / "records.jsonl").open("w") as records, (tmp_path / "errors.jsonl").open("w") as errors:
+    with AppendLog(tmp_path / "records.jsonl") as records, AppendLog(tmp_path / "errors.jsonl") as errors:
         writer = OutputWriter(finish, records, errors, threads=2)
         with pytest.raises(OSError, match="disk full"):  # from a later submit, or from close
             with writer:
@@ -64,31 +65,27 @@ def test_writer_failure_stops_the_job_and_records_nothing_after_it(tmp_path):
     assert keys == ["a", "b"] and writer.written == 2
 
 
-class SignalledDuringWrite:
-    """A records file that receives a second Ctrl-C while the first batch's records are written."""
+class SignalledDuringWrite(AppendLog):
+    """A records log that receives a second Ctrl-C while the first batch's records are written."""
 
-    def __init__(self, file, stop: StopRequest) -> None:
-        self.file, self.stop, self.signalled = file, stop, False
+    def __init__(self, path, stop: StopRequest) -> None:
+        super().__init__(path)
+        self.stop, self.signalled = stop, False
 
-    def write(self, text: str) -> None:
+    def _write(self, data: memoryview) -> int:
         if not self.signalled:
             self.signalled = True
             self.stop(signal.SIGTERM, None)  # the second signal, inside the record write
-        self.file.write(text)
-
-    def flush(self) -> None:
-        self.file.flush()
-
-    def fileno(self) -> int:
-        return self.file.fileno()
+        return super()._write(data)
 
 
 def test_a_second_signal_during_a_record_write_finishes_that_batch_and_drops_the_rest(tmp_path):
     stop = StopRequest()
     stop(signal.SIGINT, None)  # the first signal: the job stops submitting, in-flight batches are written
     probs = torch.zeros(2, 1, 4, 4)
-    with (tmp_path / "records.jsonl").open("w") as file, (tmp_path / "errors.jsonl").open("w") as errors:
-        writer = OutputWriter(lambda item, prob: {"key": item}, SignalledDuringWrite(file, stop), errors,
+    with SignalledDuringWrite(tmp_path / "records.jsonl", stop) as records, \
+            AppendLog(tmp_path / "errors.jsonl") as errors:
+        writer = OutputWriter(lambda item, prob: {"key": item}, records, errors,
                               threads=2, critical=stop.critical)
         for items in (["a", "b"], ["c", "d"], ["e", "f"]):
             writer.submit(PendingBatch.from_device(items, probs))

@@ -6,6 +6,7 @@ with the resume command, and the resumed run annotates every pair exactly once.
 Cases that need a process of their own (start-up prints, signals) run as processes started
 together; the others through `main()` in this one, which applies the same policy."""
 
+import importlib
 import json
 import os
 import signal
@@ -55,9 +56,10 @@ def inputs(tmp_path_factory, synth_pairs):
     records = [json.loads(line) for line in Path(synth_pairs).read_text().splitlines()]
     root = Path(synth_pairs).parent
 
-    def manifest(name: str, lines: list) -> str:
+    def manifest(name: str, lines: list, encoding: str = "utf-8") -> str:
         path = root / name
-        path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+        path.write_bytes("".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n"
+                                 for line in lines).encode(encoding))
         return str(path)
 
     torch.manual_seed(0)
@@ -77,6 +79,11 @@ def inputs(tmp_path_factory, synth_pairs):
         "all_fail": manifest("all_fail.jsonl", [{**r, "edited": f"missing_{r['id']}.png"} for r in records[:2]]),
         "half_fail": manifest("half_fail.jsonl", [{**records[0], "edited": "missing.png"}, records[1]]),
         "many": manifest("many.jsonl", many),
+        "latin1": manifest("latin1.jsonl", [{**records[0], "instruction": "make the café red"}], "latin-1"),
+        "utf16": manifest("utf16.jsonl", records[:2], "utf-16"),
+        "deep": manifest("deep.jsonl", [records[0], '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"]),
+        "id0": manifest("id0.jsonl", [{**records[0], "id": 0}]),
+        "id_false": manifest("id_false.jsonl", [records[0], {**records[1], "id": False}]),
         "odd_images": manifest("odd_images.jsonl", odd_image_pairs(root, records)),
     }
 
@@ -111,6 +118,14 @@ BAD_INPUT = [
     ("empty manifest", ["annotate", "--pairs", "{empty}", "--out", "out"], "empty.jsonl: no pair in it", "process"),
     ("bad manifest line", ["annotate", "--pairs", "{bad_line}", "--out", "out"],
      "bad_line.jsonl:2: not valid JSON", "main"),
+    ("latin-1 manifest", ["annotate", "--pairs", "{latin1}", "--out", "out"], "latin1.jsonl:1: not UTF-8 text",
+     "main"),
+    ("utf-16 manifest", ["annotate", "--pairs", "{utf16}", "--out", "out"], "utf16.jsonl:1: not UTF-8 text", "main"),
+    ("line nested 100,000 deep", ["annotate", "--pairs", "{deep}", "--out", "out"],
+     "deep.jsonl:2: not valid JSON (nested too deeply)", "main"),
+    ("id 0", ["annotate", "--pairs", "{id0}", "--out", "out"], "id0.jsonl:1: id must be a non-empty string", "main"),
+    ("id false", ["annotate", "--pairs", "{id_false}", "--out", "out"],
+     "id_false.jsonl:2: id must be a non-empty string", "main"),
     ("missing manifest", ["annotate", "--pairs", "/nonexistent/pairs.jsonl", "--out", "o"], "manifest not found",
      "main"),
     ("weights for a stand-in", ["annotate", "--pairs", "{many}", "--out", "o", "--backbone-weights", "{tmp}"],
@@ -166,6 +181,8 @@ BAD_INPUT = [
     ("negative pair count", ["synth", "--out", "o", "--n", "-3"], "argument --n: must be ≥ 1, got -3", "main"),
     ("bad registry", ["annotate", "--pairs", "{many}", "--out", "o", "--checkpoint", "{tiny}", "--name", "mine"],
      "datasets.json is not valid JSON", "process"),
+    ("quality filter out of range", ["annotate", "--pairs", "{many}", "--out", "o", "--min-quality", "1.5"],
+     "argument --min-quality: must be in [0, 1], got 1.5", "main"),
 ]
 
 
@@ -316,25 +333,24 @@ def test_a_second_signal_stops_at_once_but_not_inside_a_write(capsys):
         stop(signal.SIGINT, None)
 
 
-def catches_sigterm(pid: int) -> bool:
-    """Whether process `pid` has a SIGTERM handler (benco installs one first thing)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    caught = int(status.split("SigCgt:")[1].split()[0], 16)
-    return bool(caught & (1 << (signal.SIGTERM - 1)))
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_signal_while_starting_is_one_line_and_exit_130(inputs, signum):
+def test_a_signal_while_starting_is_one_line_and_exit_130(inputs, signum, monkeypatch, capsys):
+    """The signal arrives while the parser is being built (torch and the configs are imported then):
+    sent by the process to itself from inside build_parser, so the moment is exact, not a race."""
+    cli_main = importlib.import_module("imdl_sigma.cli.main")
+
+    build_parser = cli_main.build_parser
+
+    def interrupted_build(command: str):
+        os.kill(os.getpid(), signum)
+        time.sleep(1)  # the handler runs at the next bytecode boundary, well inside this second
+        return build_parser(command)
+
+    monkeypatch.setattr(cli_main, "build_parser", interrupted_build)
     out = inputs["tmp"] / f"early_{signum.name}"
-    process = benco(["annotate", "--pairs", inputs["many"], "--out", str(out), "--checkpoint", inputs["tiny"]],
-                    inputs["tmp"])
-    deadline = time.time() + 60
-    while process.poll() is None and not catches_sigterm(process.pid) and time.time() < deadline:
-        time.sleep(0.002)
-    process.send_signal(signum)  # the parser is being built: torch and the configs are being imported
-    result = finish(process)
-    assert result.returncode == 130, result.stderr
-    assert result.stderr == "benco annotate: interrupted while starting; nothing was done\n"
+    code = cli_main.main(["annotate", "--pairs", inputs["many"], "--out", str(out), "--checkpoint", inputs["tiny"]])
+    assert code == 130
+    assert capsys.readouterr().err == "benco annotate: interrupted while starting; nothing was done\n"
     assert not out.exists()
 
 

@@ -9,7 +9,7 @@ import torch
 
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
 from imdl_sigma.inference.annotator import Annotator
-from imdl_sigma.inference.refine import pixel_difference, refine_probability
+from imdl_sigma.inference.refine import pixel_difference, refine
 from imdl_sigma.config import RefineConfig, SigmaConfig
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.metrics import pixel_scores
@@ -41,7 +41,7 @@ def test_a_splice_snaps_to_the_exact_difference():
     source, edited, truth = _scene()
     coarse = _coarse(truth)
     before = pixel_scores(coarse > 0.5, truth)[0]
-    refined = refine_probability(coarse, pixel_difference(source, edited), 0.5, ON)
+    refined = refine(coarse, pixel_difference(source, edited), 0.5, ON).prob
     after = pixel_scores(refined > 0.5, truth)[0]
     assert before < 0.95 and after > 0.99
     assert set(np.unique(refined)) <= {0.0, 1.0}
@@ -52,7 +52,7 @@ def test_a_regenerated_pair_keeps_the_network_map():
     rng = np.random.default_rng(1)
     regenerated = np.clip(edited + rng.normal(0, 12, edited.shape), 0, 255).astype(np.uint8)
     coarse = _coarse(truth)
-    out = refine_probability(coarse, pixel_difference(source, regenerated), 0.5, ON)
+    out = refine(coarse, pixel_difference(source, regenerated), 0.5, ON).prob
     assert out is coarse
 
 
@@ -61,10 +61,10 @@ def test_a_region_without_any_changed_pixel_is_dropped_and_disabled_changes_noth
     phantom = np.zeros(truth.shape, np.float32)
     phantom[5:25, 5:30] = 0.9  # a predicted region where source and edited are identical
     prob = np.maximum(_coarse(truth), phantom)
-    refined = refine_probability(prob, pixel_difference(source, edited), 0.5, ON) > 0.5
+    refined = refine(prob, pixel_difference(source, edited), 0.5, ON).prob > 0.5
     assert not refined[5:25, 5:30].any() and pixel_scores(refined, truth)[0] > 0.99
-    assert refine_probability(prob, pixel_difference(source, edited), 0.5, RefineConfig()) is prob
-    identical = refine_probability(prob, pixel_difference(source, source), 0.5, ON)
+    assert refine(prob, pixel_difference(source, edited), 0.5, RefineConfig()).prob is prob
+    identical = refine(prob, pixel_difference(source, source), 0.5, ON).prob
     assert not identical.any()
 
 
@@ -74,10 +74,10 @@ def test_a_missed_edit_is_added_on_a_splice_and_a_speckle_is_not():
     second[90:110, 10:40] = True  # an edit the network missed: 600 px, 3 % of the image
     edited[second] = 255 - edited[second]
     edited[5, 150] = 255 - edited[5, 150]  # one changed pixel: noise, not an edit
-    refined = refine_probability(_coarse(truth), pixel_difference(source, edited), 0.5, ON) > 0.5
+    refined = refine(_coarse(truth), pixel_difference(source, edited), 0.5, ON).prob > 0.5
     assert pixel_scores(refined, truth | second)[0] > 0.99 and not refined[5, 150]
-    without = refine_probability(_coarse(truth), pixel_difference(source, edited), 0.5,
-                                 RefineConfig(enabled=True, min_missed_area=0.0)) > 0.5
+    without = refine(_coarse(truth), pixel_difference(source, edited), 0.5,
+                                 RefineConfig(enabled=True, min_missed_area=0.0)).prob > 0.5
     assert not without[second].any()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -23,11 +24,10 @@ import numpy as np
 import torch
 
 from ..baselines.pixdiff import PixDiffConfig
-from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.images import MAX_PIXELS, atomic_write_bytes, save_mask
-from ..data.jsonl import read_jsonl, write_jsonl
+from ..data.jsonl import AppendLog, at_path
 from ..data.manifest import Pair
-from ..data.pairs import corpus_key, load_pairs, pair_key
+from ..data.pairs import ManifestPairs, corpus_key, file_stem, pair_key
 from ..data.tensors import resize_map
 from ..errors import BadInputError, JobInterrupted
 from ..grounding.acsf import with_corpus_actions
@@ -38,17 +38,17 @@ from ..inference.annotator import Annotator
 from ..interrupt import stop_on_signal
 from ..methods import load_predictor
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
+from .outputs import merge
+from .runstate import OutLock, fed_inputs, finished_keys, resumable_keys
 
 log = logging.getLogger(__name__)
-
-AREA_BINS = tuple(i / 10 for i in range(11))
-
 
 @dataclass
 class FilterConfig:
     min_area: float = 0.0005  # masks covering less of the image are "empty"
     max_area: float = 0.95  # masks covering more are "near_full"
     max_aspect_change: float = 1.25  # source vs edited aspect ratios may differ by at most this factor
+    min_quality: float = 0.0  # masks whose quality score (estimated IoU with the true edit) is lower are "low_quality"
     action: Literal["drop", "flag"] = "drop"  # drop the pair, or flag it in the manifest and keep it
 
 
@@ -62,13 +62,14 @@ class AnnotateConfig:
     workers: int | None = None  # decode worker processes; None: half the cores (≤ 8) beside a GPU, 0 on CPU
     write_threads: int = 4  # threads resizing, thresholding and encoding masks behind the network
     precision: Literal["bf16", "fp32"] = "bf16"  # bf16: bfloat16 autocast on CUDA (CPU runs float32)
+    max_image_pixels: int = MAX_PIXELS  # width × height of the largest image read; a larger one is that pair's error
     method: str = "sigma"  # mask generator: sigma, pixdiff-fixed@TAU, pixdiff-morph, pixdiff-otsu, ddpm-cd, meta-cd
     pixdiff_tau: float = PixDiffConfig.mask_threshold  # pixdiff-morph's τ (unlabelled pairs: no truth to pick it)
-    max_image_pixels: int = MAX_PIXELS  # width × height of the largest image read; a larger one is that pair's error
 
 
-def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, config: FilterConfig) -> list[str]:
-    flags = []
+def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, quality: float | None,
+                  config: FilterConfig) -> list[str]:
+    flags = ["low_quality"] if quality is not None and quality < config.min_quality else []  # None: no score
     area = float(mask.mean())
     if area < config.min_area:
         flags.append("empty")
@@ -79,11 +80,6 @@ def quality_flags(source_shape: tuple, edited_shape: tuple, mask: np.ndarray, co
     if max(source_aspect, edited_aspect) / min(source_aspect, edited_aspect) > config.max_aspect_change:
         flags.append("size_mismatch")
     return flags
-
-
-def read_records(folder: Path) -> dict[str, dict]:
-    """Finished pairs of every rank; a torn last line (killed mid-write) is ignored."""
-    return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
 
 
 @dataclass
@@ -115,11 +111,6 @@ def corpus_pairs(corpora: dict[str, str], out: Path, rank: int, world: int,
                 yield Unreadable(key, str(err))
 
 
-def mask_name(pair: Pair) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{pair.corpus}__{pair.id}")
-    return f"{safe}.png"
-
-
 class AnnotationJob:
     """One rank's annotation of its pairs into `out_dir` by `annotator`: SIGMA's Annotator, or any
     other Predictor (`imdl_sigma.methods`), which reads the pairs whole and no instruction.
@@ -137,15 +128,6 @@ class AnnotationJob:
         self.records_dir = self.out / "records"
         self.parse_cache = ParseCache(self.out / "cache" / f"parses_rank{rank}.jsonl")
         self.looked_up = self.cache_misses = 0  # pairs looked up in / missing from the intent cache
-
-    def finished(self, resume: bool) -> set[str]:
-        """Keys of the pairs already annotated (any rank); refuses a non-empty --out without --resume."""
-        self.records_dir.mkdir(parents=True, exist_ok=True)
-        done = set(read_records(self.records_dir))
-        if done and not resume:
-            raise BadInputError(f"{self.out} already holds annotations; pass --resume to continue "
-                                "or choose another --out")
-        return done
 
     def run(self, pairs: Iterable[Pair | Unreadable], done: set[str], progress: bool = True,
             total: int | None = None) -> dict:
@@ -167,9 +149,10 @@ class AnnotationJob:
             bar.update(count)
             bar.set_postfix(pairs_per_s=f"{counts['annotated'] / max(1e-9, time.time() - started):.2f}")
 
-        with (self.records_dir / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as records, \
-                (self.out / f"errors_rank{self.rank}.jsonl").open("a", encoding="utf-8") as errors, \
-                stop_on_signal("batch") as stop:
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        with AppendLog(self.records_dir / f"rank{self.rank}.jsonl") as records, \
+                AppendLog(self.out / f"errors_rank{self.rank}.jsonl") as errors, \
+                stop_on_signal("batch") as stop, closing(bar):  # an error's line starts below the bar
             writer = OutputWriter(self.finish_pair, records, errors, self.config.write_threads,
                                   on_written=written, critical=stop.critical)
 
@@ -212,7 +195,6 @@ class AnnotationJob:
                 writer.close_draining(reraise=False)  # the exception on its way wins
                 raise
             writer.close_draining()
-        bar.close()
         if self.cache_misses:
             fallback = "grounded now" if self.annotator.grounder is not None else "uniform ε prior (grounding: none)"
             log.warning("%d of %d pairs have no map in the intent cache %s: %s", self.cache_misses,
@@ -264,68 +246,27 @@ class AnnotationJob:
         """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
         pair, parsed, used, intent, source_shape, edited_shape, difference = item
         prob = resize_map(prob, edited_shape)
-        if difference is not None:
-            prob = self.annotator.refine(prob, difference.numpy())
+        quality = None  # only SIGMA scores its masks
+        if self.network:
+            prob, quality = self.annotator.refine_scored(prob, None if difference is None else difference.numpy())
         mask = prob > self.annotator.config.mask_threshold
-        flags = quality_flags(source_shape, edited_shape, mask, self.config.filters)
+        flags = quality_flags(source_shape, edited_shape, mask, quality, self.config.filters)
         kept = not flags or self.config.filters.action == "flag"
-        mask_path = self.masks_dir / mask_name(pair)
+        mask_path = self.masks_dir / f"{file_stem(pair_key(pair))}.png"
         if kept:
-            save_mask(mask_path, mask)
+            try:
+                save_mask(mask_path, mask)
+            except OSError as err:
+                raise at_path(err, mask_path) from None
         return {
             "key": pair_key(pair), "id": pair.id, "corpus": pair.corpus, "instruction": pair.instruction,
             "source": str(Path(pair.source).resolve()), "edited": str(Path(pair.edited).resolve()),
             "mask": str(mask_path.resolve()) if kept else None,
             "edit_type": pair.edit_type, "action": used["action"], "parse": parsed,
-            "area": float(mask.mean()), "flags": flags, "kept": kept, "method": self.annotator.name,
+            "area": float(mask.mean()), "quality": quality, "flags": flags, "kept": kept, "method": self.annotator.name,
             **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
             "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
         }
-
-
-def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | None = None,
-          mani: bool = False) -> dict:
-    """Write dataset.json, manifest.jsonl, stats.json and errors.jsonl from all ranks' records
-    (and a ManiDataset copy under `mani/` when asked)."""
-    out = Path(out_dir)
-    records = sorted(read_records(out / "records").values(), key=lambda r: r["key"])
-    kept = [r for r in records if r["kept"]]
-    entries = [(r["edited"], r["mask"]) for r in kept]
-    if with_authentic:
-        entries += [(r["source"], None) for r in kept]
-    write_json_dataset(out / "dataset.json", entries)
-    if mani:
-        write_mani_dataset(out / "mani", [(Path(r["mask"]).stem, r["edited"], r["mask"]) for r in kept])
-    write_jsonl(out / "manifest.jsonl", [{k: v for k, v in r.items() if k != "key"} for r in kept])
-    done_keys = {r["key"] for r in records}  # a pair that failed once and succeeded on resume is no error
-    errors = [e for path in sorted(out.glob("errors_rank*.jsonl")) for e in read_jsonl(path)
-              if e["key"] not in done_keys]
-    write_jsonl(out / "errors.jsonl", errors)
-    stats = build_stats(records, len(errors), pairs_per_second)
-    atomic_write_bytes(out / "stats.json", json.dumps(stats, indent=2).encode())
-    return stats
-
-
-def build_stats(records: list[dict], errors: int, pairs_per_second: float | None) -> dict:
-    from collections import Counter
-
-    kept = [r for r in records if r["kept"]]
-    areas = np.array([r["area"] for r in kept]) if kept else np.zeros(0)
-    histogram, _ = np.histogram(areas, bins=AREA_BINS)
-    return {
-        "pairs": len(records), "kept": len(kept), "errors": errors,
-        "per_corpus": dict(Counter(r["corpus"] for r in kept)),
-        "per_edit_type": dict(Counter(r["edit_type"] for r in kept if r["edit_type"])),  # corpus categories
-        "per_action": dict(Counter(r.get("action", r["parse"]["action"]) for r in kept)),
-        "per_method": dict(Counter(r.get("method", "sigma") for r in kept)),  # the mask generator
-        "flagged": dict(Counter(flag for r in records for flag in r["flags"])),
-        "dropped": dict(Counter(flag for r in records if not r["kept"] for flag in r["flags"])),
-        "intent_maps": dict(Counter(r.get("provenance_grounding", "none") for r in records)),  # langsam / cache / none
-        "intent_maps_none_why": dict(Counter(r["provenance_grounding_why"] for r in records
-                                             if r.get("provenance_grounding_why"))),
-        "mask_area_histogram": {"bins": list(AREA_BINS), "counts": histogram.tolist()},
-        "pairs_per_second": pairs_per_second,  # of the last (possibly resumed) run
-    }
 
 
 def check_same_method(settings: Path, method: str) -> None:
@@ -338,31 +279,56 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
              config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
              grounding=None, intent_cache: str | None = None, progress: bool = True,
-             corpora: dict[str, str] | None = None) -> dict:
-    """`manifests`: pairs manifests; `corpora`: {corpus name: root} streamed as published (parquet /
-    WebDataset shards / folders, never loaded whole). `grounding`: a GroundingConfig to ground on
-    the fly; `intent_cache`: a `benco ground` cache folder (pairs found there skip grounding)."""
+             corpora: dict[str, str] | None = None, extend: bool = False) -> dict:
+    """`manifests`: pairs manifests, streamed and checked beside the work (`ManifestPairs`);
+    `corpora`: {corpus name: root} streamed as published (parquet / WebDataset shards / folders).
+    `grounding`: a GroundingConfig to ground on the fly; `intent_cache`: a `benco ground` cache
+    folder (pairs found there skip grounding). `resume`: continue the run in `out_dir`; `extend`:
+    continue it with manifests or corpora that did not feed it yet (implies `resume`)."""
     import torch.distributed as dist
 
-    from ..data.dataset_names import register_dataset
     from ..distributed import setup_distributed
 
     config = config or AnnotateConfig()
     if not manifests and not corpora:
         raise BadInputError("nothing to annotate: give --pairs MANIFEST and/or --corpus NAME=ROOT")
-    rank, world, dist_device = setup_distributed()
-    pairs = load_pairs(manifests, skip_bad)
-    device = str(dist_device) if world > 1 else device
     if config.method != "sigma" and (grounding or intent_cache or backbone_weights):
         raise BadInputError(f"--method {config.method} reads no instruction and has no backbone: grounding, "
                             "--intent-cache and --backbone-weights are SIGMA's")
+    rank, world, dist_device = setup_distributed()
+    pairs = ManifestPairs(manifests, skip_bad)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with OutLock(out, rank):
+        check_same_method(out / "annotate_config.json", config.method)
+        inputs = {"manifests": [str(Path(m).resolve()) for m in manifests],
+                  "corpora": {corpus: str(Path(root).resolve()) for corpus, root in (corpora or {}).items()}}
+        fed = fed_inputs(out, inputs, extend) if resume or extend else inputs
+        done = resumable_keys(out, resume or extend)
+        if dist.is_initialized():
+            dist.barrier()  # every rank has looked at the earlier run before any writes
+        return annotate_locked(pairs, out, done, fed, rank, world, dist_device if world > 1 else device,
+                               config=config, checkpoint=checkpoint, name=name, backbone_weights=backbone_weights,
+                               parser_weights=parser_weights, grounding=grounding, intent_cache=intent_cache,
+                               progress=progress, corpora=corpora)
+
+
+def annotate_locked(pairs: ManifestPairs, out: Path, done: set[str], fed: dict, rank: int, world: int, device,
+                    config: AnnotateConfig, checkpoint: str | None, name: str | None, backbone_weights: str | None,
+                    parser_weights: str | None, grounding, intent_cache: str | None, progress: bool,
+                    corpora: dict[str, str] | None) -> dict:
+    """`annotate` once this rank holds its lock on `out` and knows the `done` keys."""
+    import torch.distributed as dist
+
+    from ..data.dataset_names import register_dataset
+
     parser = build_parser(config.parser, parser_weights)
     grounder = None
     if grounding is not None:
         from ..grounding.grounder import LangSAMGrounder
 
-        grounder = LangSAMGrounder.load(grounding, device)
-    annotator = load_predictor(config.method, checkpoint, device, pixdiff_tau=config.pixdiff_tau,
+        grounder = LangSAMGrounder.load(grounding, str(device))
+    annotator = load_predictor(config.method, checkpoint, str(device), pixdiff_tau=config.pixdiff_tau,
                                backbone_weights=backbone_weights, grounder=grounder, parser=parser,
                                precision=config.precision)
     cache = None
@@ -370,27 +336,28 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
         from ..grounding.intent import IntentCache
 
         cache = IntentCache(intent_cache)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    check_same_method(out / "annotate_config.json", config.method)
-    settings = {"manifests": [str(Path(m).resolve()) for m in manifests], "corpora": corpora or {},
-                "checkpoint": annotator.provenance["checkpoint"], "config": asdict(config), "world_size": world}
-    atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
-    mine = [p for i, p in enumerate(pairs) if i % world == rank]
+    if rank == 0:
+        settings = {**fed, "checkpoint": annotator.provenance["checkpoint"], "config": asdict(config),
+                    "world_size": world}
+        atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
+    mine = (pair for index, pair in enumerate(pairs) if index % world == rank)
     job = AnnotationJob(annotator, out, config, rank, world, cache, parser)
-    done = job.finished(resume)
     stream: Iterable[Pair | Unreadable] = mine
     if corpora:
         stream = chain(mine, corpus_pairs(corpora, out, rank, world, done))
-    timing = job.run(stream, done, progress, total=None if corpora else len(mine))
+    known = None if corpora else pairs.count  # None while the manifests' check is still running
+    timing = job.run(stream, done, progress, total=None if known is None else len(range(rank, known, world)))
     if timing["interrupted"]:
-        raise JobInterrupted(len(read_records(job.records_dir)), None if corpora else len(pairs))
+        raise JobInterrupted(len(finished_keys(out)), None if corpora else pairs.count)
     if dist.is_initialized():
         dist.barrier()
     if rank != 0:
         return {}
     rate = timing["annotated"] / timing["seconds"] if timing["annotated"] and world == 1 else None
-    stats = merge(out, config.with_authentic, rate, config.mani)
+    try:
+        stats = merge(out, config.with_authentic, rate, config.mani)
+    except OSError as err:
+        raise at_path(err, out) from None
     if name:
         register_dataset(name, out)
         stats["registered_as"] = name

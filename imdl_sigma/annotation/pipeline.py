@@ -13,7 +13,6 @@ the batches that were in flight.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import queue
@@ -222,8 +221,9 @@ class PendingBatch:
 class OutputWriter:
     """A thread finishing batches in submission order: `finish(item, prob) -> record` for every
     pair of a batch (on `threads` threads: resize, threshold, PNG), then the batch's records,
-    flushed and fsync'd, inside `critical()` (a StopRequest's: a second Ctrl-C is held until the
-    records are on disk, then drops the rest). Errors go through the same thread. `close()` drains
+    appended to the `records` AppendLog (fsync'd) inside `critical()` (a StopRequest's: a
+    second Ctrl-C is held until the records are on disk, then drops the rest). Errors go to the
+    `errors` AppendLog through the same thread. `close()` drains
     the queue, also when the job stops on an exception, and re-raises a failure of the thread;
     after `drop()` the batches not yet being written are discarded."""
 
@@ -270,17 +270,14 @@ class OutputWriter:
 
     def _write(self, kind: str, payload) -> None:
         if kind == "error":
-            self.errors.write(json.dumps(payload, ensure_ascii=False) + "\n")
-            self.errors.flush()
+            self.errors.append([payload])
             return
         if payload.ready is not None:
             payload.ready.synchronize()
         records = list(self.pool.map(self.finish, payload.items, payload.host_maps()))
         try:
             with self.critical():
-                self.records.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
-                self.records.flush()
-                os.fsync(self.records.fileno())
+                self.records.append(records)
         except KeyboardInterrupt:  # a second signal arrived during the write, which is complete
             self.dropped = True
         self.written += len(records)

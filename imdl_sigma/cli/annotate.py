@@ -12,7 +12,7 @@ from .options import (add_grounding_flags, add_learned_checkpoints, add_parser_f
                       grounding_config, method_checkpoints)
 
 HELP = "masks for every pair of editing corpora, as an IMDL-BenCo dataset"
-OPTIONS = ("resume", "skip_bad", "device")
+OPTIONS = ("resume", "extend", "skip_bad", "device")
 
 
 def annotate_flags() -> tuple[ConfigFlags, ConfigFlags]:
@@ -35,7 +35,9 @@ def add_arguments(parser) -> None:
     add_learned_checkpoints(parser, "--method is")
     parser.add_argument("--name", help="register the dataset under this name (e.g. sigma_1m)")
     add_options(parser, signature_options(annotate, OPTIONS, {
-        "resume": "continue a killed run; finished pairs are skipped",
+        "resume": "continue a killed run with the same manifests; finished pairs are skipped",
+        "extend": "continue the run in --out with manifests or corpora that did not feed it yet, adding "
+                  "their pairs to its dataset (a --resume with other inputs is refused)",
         "skip_bad": "skip bad manifest lines instead of stopping"}))
     add_parser_flags(parser)
     parser.add_argument("--backbone-weights", help="DINOv2 weights for checkpoints of the base config")

@@ -74,7 +74,7 @@ RANGES = {
                      "sam_box_chunk", "write_threads", "grad_accum", "accum_iter", "limit", "holdout_every",
                      "save_every_steps", "log_images_every", "dis_max_vectors", "max_image_pixels",
                      "TrainConfig.eval_every"), COUNT),
-    **dict.fromkeys(("min_area", "max_area", "empty_share", "splice_share", "small_share", "small_area",
+    **dict.fromkeys(("min_area", "max_area", "min_quality", "empty_share", "splice_share", "small_share", "small_area",
                      "box_threshold", "text_threshold", "nms_iou", "pseudo_high", "pseudo_low", "ema_decay",
                      "warmup_start", "epsilon", "betas"), FRACTION),
     "crop_scale": Range(0, 1, open_low=True), "temperature": Range(0, open_low=True),

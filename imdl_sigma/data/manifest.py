@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import BadInputError
 from .images import load_pair
@@ -58,11 +60,15 @@ def parse_line(text: str, root: Path) -> Pair:
         record = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
-    missing = [key for key in REQUIRED if not record.get(key)]
+    missing = [key for key in REQUIRED if key not in record or record[key] in ("", None)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
+    if not isinstance(record["id"], str):
+        raise ValueError("id must be a non-empty string")
     edit_type = record.get("edit_type")  # free text; never a reason to reject the pair
     if edit_type is not None and not isinstance(edit_type, str):
         edit_type = json.dumps(edit_type, ensure_ascii=False)
@@ -75,41 +81,64 @@ def parse_line(text: str, root: Path) -> Pair:
             return None
         if not isinstance(value, str):
             raise ValueError(f"path {value!r} is not a string")
-        return str(Path(value) if Path(value).is_absolute() else root / value)
+        return value if os.path.isabs(value) else os.path.join(root, value)
 
     return Pair(
-        id=str(record["id"]), source=resolve(record["source"]), edited=resolve(record["edited"]),
+        id=record["id"], source=resolve(record["source"]), edited=resolve(record["edited"]),
         instruction=instruction, mask=resolve(record.get("mask")), edit_type=edit_type or None,
         corpus=record.get("corpus"),
     )
 
 
-def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = True) -> list[Pair]:
-    """Every pair of the manifest. Bad lines (with line numbers) raise ManifestError unless skip_bad."""
+def decode_line(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text (a manifest is UTF-8 JSON Lines; re-save it as UTF-8)") from None
+
+
+def missing_file(pair: Pair) -> str | None:
+    """Why the pair cannot be read from disk (a file it names is absent), or None."""
+    for key in ("source", "edited", "mask"):
+        value = getattr(pair, key)
+        if value is not None and not Path(value).is_file():
+            return f"{key} file not found: {value}"
+    return None
+
+
+def manifest_lines(path: str | Path) -> Iterator[tuple[int, Pair | str]]:
+    """(line number, the pair or why the line is bad) for every non-blank line, streamed: the
+    manifest is never held in memory. Duplicate ids and missing files are the caller's to check."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"manifest not found: {path}")
-    pairs, problems, seen = [], [], set()
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
+    root = os.path.abspath(path.parent)  # pairs hold absolute paths, whatever the working directory
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                pair = parse_line(text, path.parent)
-                if pair.id in seen:
-                    raise ValueError(f"duplicate id '{pair.id}'")
-                if check_files:
-                    for key in ("source", "edited", "mask"):
-                        value = getattr(pair, key)
-                        if value is not None and not Path(value).is_file():
-                            raise ValueError(f"{key} file not found: {value}")
+                yield number, parse_line(decode_line(raw), root)
             except ValueError as err:
-                problems.append((number, str(err)))
-                continue
-            seen.add(pair.id)
-            pairs.append(pair)
+                yield number, str(err)
+
+
+def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = True) -> list[Pair]:
+    """Every pair of the manifest. Bad lines (with line numbers) raise ManifestError unless skip_bad."""
+    pairs, problems, seen = [], [], set()
+    for number, pair in manifest_lines(path):
+        why = pair if isinstance(pair, str) else None
+        if why is None and pair.id in seen:
+            why = f"duplicate id '{pair.id}'"
+        if why is None and check_files:
+            why = missing_file(pair)
+        if why is not None:
+            problems.append((number, why))
+            continue
+        seen.add(pair.id)
+        pairs.append(pair)
     if problems and not skip_bad:
-        raise ManifestError(path, problems)
+        raise ManifestError(Path(path), problems)
     return pairs
 
 

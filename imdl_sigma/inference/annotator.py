@@ -14,7 +14,9 @@ from ..grounding.parser import InstructionParser
 from ..grounding.rules import RULES
 from ..model.checkpoint import BUNDLED, build_from_checkpoint
 from .predictor import NetworkPredictor
-from .refine import pixel_difference, refine_probability
+from ..data.images import load_pair_batch
+from .quality import quality_score, quality_signals
+from .refine import pixel_difference, refine
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +94,47 @@ class Annotator(NetworkPredictor):
     def to_images(self, probs: torch.Tensor, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray]:
         """The maps at each edited image's size, boundary-refined when `config.refine` is on."""
         maps = super().to_images(probs, sources, editeds)
-        if not self.config.refine.enabled:
-            return maps
-        return [self.refine(m, pixel_difference(s, e)) for m, s, e in zip(maps, sources, editeds)]
+        return [self.refine(m, d) for m, d in zip(maps, self.differences(sources, editeds))]
 
-    def refine(self, prob: np.ndarray, difference: np.ndarray) -> np.ndarray:
+    def unrefined_maps(self, sources: list[np.ndarray], editeds: list[np.ndarray],
+                       parses: list[dict] | None = None) -> list[np.ndarray]:
+        """Loaded pairs → the network's maps at each edited image's size, before refinement."""
+        return super().to_images(self.batch_probs(sources, editeds, parses=parses), sources, editeds)
+
+    def differences(self, sources: list[np.ndarray], editeds: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Each pair's raw |Δ| at the edited size when the refinement needs it (None otherwise)."""
+        if not self.config.refine.enabled:
+            return [None] * len(editeds)
+        return [pixel_difference(s, e) for s, e in zip(sources, editeds)]
+
+    def refine(self, prob: np.ndarray, difference: np.ndarray | None) -> np.ndarray:
         """(H, W) probability at the edited size → the boundary-refined map (config.refine)."""
-        return refine_probability(prob, difference, self.config.mask_threshold, self.config.refine)
+        return refine(prob, difference, self.config.mask_threshold, self.config.refine).prob
+
+    def refine_scored(self, prob: np.ndarray, difference: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """(H, W) probability at the edited size and the pair's |Δ| (None: not computed) → (the
+        refined map, the mask's quality score: its estimated IoU with the true edit, in [0, 1])."""
+        refinement = refine(prob, difference, self.config.mask_threshold, self.config.refine)
+        signals = quality_signals(prob, refinement, self.config.mask_threshold, self.config.quality)
+        return refinement.prob, quality_score(signals, self.config.quality)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many
 
         return parse_many(instructions, self.parser)
 
-    def predict_batch(self, sources: list, editeds: list, instructions: list[str] | None = None) -> list[np.ndarray]:
-        """uint8 0/255 masks (instructions are grounded when a grounder is configured)."""
+    def predict_batch(self, sources: list, editeds: list, instructions: list[str] | None = None,
+                      with_quality: bool = False) -> list:
+        """uint8 0/255 masks (instructions are grounded when a grounder is configured); with
+        `with_quality`, (mask, quality) tuples, quality in [0, 1] the mask's estimated IoU."""
+        sources, editeds = load_pair_batch(sources, editeds)
         parses = self.parse(instructions or [""] * len(editeds)) if self.grounder is not None else None
-        maps = self.predict_proba_batch(sources, editeds, parses=parses)
-        threshold = self.config.mask_threshold
-        return [(m > threshold).astype(np.uint8) * 255 for m in maps]
+        maps = self.unrefined_maps(sources, editeds, parses)
+        scored = [self.refine_scored(m, d) for m, d in zip(maps, self.differences(sources, editeds))]
+        masks = [((m > self.config.mask_threshold).astype(np.uint8) * 255, quality) for m, quality in scored]
+        return masks if with_quality else [mask for mask, _ in masks]
 
-    def predict(self, source, edited, instruction: str = "") -> np.ndarray:
-        """One pair: PIL images, arrays or paths → (H, W) uint8 mask (0/255) at the edited size."""
-        return self.predict_batch([source], [edited], [instruction])[0]
+    def predict(self, source, edited, instruction: str = "", with_quality: bool = False):
+        """One pair: PIL images, arrays or paths → (H, W) uint8 mask (0/255) at the edited size;
+        with `with_quality`, (mask, quality)."""
+        return self.predict_batch([source], [edited], [instruction], with_quality)[0]

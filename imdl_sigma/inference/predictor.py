@@ -80,8 +80,11 @@ class NetworkPredictor:
         return upsample_to_images(probs, editeds)
 
     @torch.no_grad()
+    def batch_probs(self, sources: list[np.ndarray], editeds: list[np.ndarray], **given) -> torch.Tensor:
+        """Loaded pairs → the network's (B, 1, S, S) maps on the device."""
+        inputs = self.network_inputs(sources, editeds, **given)
+        return self.network_probs(self.preprocess(self.aligned(sources, editeds)), self.preprocess(editeds), **inputs)
+
     def predict_proba_batch(self, sources: list, editeds: list, **given) -> list[np.ndarray]:
         sources, editeds = load_pair_batch(sources, editeds)
-        inputs = self.network_inputs(sources, editeds, **given)
-        probs = self.network_probs(self.preprocess(self.aligned(sources, editeds)), self.preprocess(editeds), **inputs)
-        return self.to_images(probs, sources, editeds)
+        return self.to_images(self.batch_probs(sources, editeds, **given), sources, editeds)

@@ -12,7 +12,12 @@ marks the boundary far better than any upsampled map. Per pair:
    band around the prediction (pinholes closed, small enclosed holes filled);
 4. predicted regions with (almost) no pixel above that threshold are dropped: in a splice an
    edit always changes pixels; changed regions the network missed are added when they cover at
-   least `min_missed_area` of the image (0: a missed edit stays missed).
+   least `min_missed_area` of the image (0: a missed edit stays missed);
+5. where the floor is above `identical_floor` the edited image was re-saved (JPEG) or noised
+   after the edit: the compression ringing that spreads from the edit into its 8×8 blocks
+   passes for changed pixels, and the snapped masks grew past the true region (below the
+   network's own map on JPEG-saved splices). There the network's map is kept, unless the
+   snapped mask is more than `resaved_growth` times larger: the network missed most of the edit.
 
 The network decides whether the pair is a splice at all (its prediction sets where the noise
 floor is measured) and which regions to keep; on regenerated or post-processed pairs its map is
@@ -20,6 +25,8 @@ the answer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -104,17 +111,35 @@ def drop_unsupported(mask: np.ndarray, changed: np.ndarray, min_support: float) 
     return keep[labels]
 
 
-def refine_probability(prob: np.ndarray, difference: np.ndarray, threshold: float,
-                       config: RefineConfig) -> np.ndarray:
-    """(H, W) float32 edit probability and uint8 |Δ| at the same size → the refined map: the
-    refined 0/1 mask where the pair is a splice, `prob` unchanged otherwise (or when disabled)."""
-    if not config.enabled:
-        return prob
+@dataclass
+class Refinement:
+    """What the refinement did to one pair's map (the quality score reads it)."""
+
+    prob: np.ndarray  # (H, W) float32: the refined 0/1 mask where snapped, the network's map otherwise
+    noise_floor: float | None  # the pair's background |Δ| (0–1); None: not measured
+    changed: np.ndarray | None  # (H, W) bool pixels counted as changed; None: not snapped
+
+    @property
+    def snapped(self) -> bool:
+        return self.changed is not None
+
+
+def refine(prob: np.ndarray, difference: np.ndarray | None, threshold: float, config: RefineConfig) -> Refinement:
+    """(H, W) float32 edit probability and uint8 |Δ| at the same size (None: no difference, the map
+    is kept) → the refinement: snapped to the changed pixels where the pair is a splice."""
+    if not config.enabled or difference is None:
+        return Refinement(prob, None, None)
     if difference.shape != prob.shape:
         raise ValueError(f"difference {difference.shape} and probability {prob.shape} differ in size")
-    distance = distance_to(prob > threshold)
+    predicted = prob > threshold
+    distance = distance_to(predicted)
     floor = noise_floor(difference, distance, config)
     if floor is None or floor > config.max_noise:
-        return prob
+        return Refinement(prob, floor, None)
     changed = difference > 255.0 * (floor + config.margin)
-    return snap_to_difference(distance, changed, config).astype(np.float32)
+    snapped = snap_to_difference(distance, changed, config)
+    resaved = floor > config.identical_floor
+    if resaved and np.count_nonzero(snapped) <= config.resaved_growth * np.count_nonzero(predicted):
+        return Refinement(prob, floor, None)
+    return Refinement(snapped.astype(np.float32), floor, changed)
+

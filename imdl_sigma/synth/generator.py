@@ -8,9 +8,12 @@ real editing data:
 * **splice** (share `splice_share`): outside the mask the edited image is pixel-identical to the
   source — inpainting models and splices paste their result back;
 * **regeneration**: a latent editor re-synthesises every pixel (`degrade.regenerate`:
-  misregistration, resampling or a VAE roundtrip, blur up to σ 3, tone drift, noise, JPEG 50–95).
+  misregistration, resampling or a VAE roundtrip, blur up to σ 3, tone drift, noise, JPEG 50–95);
+* **jpeg_splice** (share `jpeg_splice_share`, 0 by default): a splice whose edited image is saved
+  as JPEG after the splice, as CASIA- and IMD2020-style composites are (`JpegSpliceConfig`); the
+  source is a JPEG at another quality or lossless, the mask only the pasted region.
 
-Then, in either regime, Fig. 4's post-processing (JPEG, noise, blur) with probability
+Then, in every regime, Fig. 4's post-processing (JPEG, noise, blur) with probability
 `postprocess.prob`. A share of pairs has no edit at all and an empty mask. Pair i depends only
 on (seed, i), so generation is deterministic, parallel and resumable.
 """
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..config import ConfigFile
 from ..errors import BadInputError
-from ..photometric.degrade import PostprocessConfig, RegenerationConfig, postprocess, regenerate, shift
+from ..photometric.degrade import PostprocessConfig, RegenerationConfig, jpeg_roundtrip, postprocess, regenerate, shift
 from .edits import EDITS, EditContext, crop_to
 from ..data.images import load_rgb, save_mask, save_png
 from ..data.manifest import Pair, write_manifest
@@ -39,7 +42,20 @@ GLOBAL_INSTRUCTIONS = (
     "make it more dramatic", "make it look like autumn", "enhance the colours",
     "make it a sunny day", "give it a warm tone", "make the lighting softer",
 )
-REGIMES = ("splice", "regeneration")
+REGIMES = ("splice", "regeneration", "jpeg_splice")
+
+
+@dataclass
+class JpegSpliceConfig:
+    """The JPEG-saved splice: the edited image is re-saved at `edited_quality` after the splice;
+    the source is lossless with probability `lossless_source_share`, else a JPEG at a quality of
+    `source_quality` at least `min_quality_gap` from the edited one. Drawn from a random stream
+    of its own, so sets made with a zero share are unchanged."""
+
+    edited_quality: tuple = (60, 95)
+    source_quality: tuple = (60, 100)
+    lossless_source_share: float = 0.5
+    min_quality_gap: int = 5
 
 
 @dataclass
@@ -61,6 +77,8 @@ class SynthConfig(ConfigFile):
     min_visible_change: float = 0.06
     splice_min_visible_change: float = 0.015
     feather_sigma: float = 1.5  # px; soft edge of composited edits (inside the mask)
+    jpeg_splice_share: float = 0.0  # of the splice pairs, those saved as JPEG after the splice
+    jpeg_splice: JpegSpliceConfig = field(default_factory=JpegSpliceConfig)
     regeneration: RegenerationConfig = field(default_factory=RegenerationConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
@@ -180,6 +198,16 @@ def local_edit(source: np.ndarray, ctx: EditContext, rng: np.random.Generator, c
     return edited, mask, instruction, edit_type
 
 
+def jpeg_qualities(rng: np.random.Generator, config: JpegSpliceConfig) -> tuple[int | None, int]:
+    """(source quality or None for a lossless source, edited quality) of a JPEG-saved splice."""
+    edited = int(rng.integers(*config.edited_quality, endpoint=True))
+    if rng.random() < config.lossless_source_share:
+        return None, edited
+    low, high = config.source_quality
+    choices = [q for q in range(low, high + 1) if abs(q - edited) >= config.min_quality_gap]
+    return int(rng.choice(choices)), edited
+
+
 def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConfig, seed: int,
               vae=None) -> SynthPair:
     rng = np.random.default_rng([seed, index])
@@ -188,6 +216,13 @@ def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConf
     source = fit_photo(photos[first].load(), config.size, config.max_aspect, rng)
     height, width = source.shape[:2]
     regime = REGIMES[0] if rng.random() < config.splice_share else REGIMES[1]
+    jpeg_rng = np.random.default_rng([seed, index, REGIMES.index("jpeg_splice")])
+    source_quality = edited_quality = None
+    if regime == "splice" and jpeg_rng.random() < config.jpeg_splice_share:
+        regime = "jpeg_splice"
+        source_quality, edited_quality = jpeg_qualities(jpeg_rng, config.jpeg_splice)
+        if source_quality is not None:
+            source = jpeg_roundtrip(source, source_quality)
     if rng.random() < config.empty_share:
         instruction = GLOBAL_INSTRUCTIONS[rng.integers(len(GLOBAL_INSTRUCTIONS))]
         edited, mask, edit_type = source, np.zeros((height, width), bool), "global"
@@ -195,12 +230,14 @@ def make_pair(index: int, photos: list[Photo], textures: dict, config: SynthConf
         other = fit_photo(photos[second].load(), config.size, config.max_aspect, rng)
         ctx = EditContext(photos[first].name, crop_to(other, height, width, rng), photos[second].name,
                           textures, config.feather_sigma)
-        min_change = config.splice_min_visible_change if regime == "splice" else config.min_visible_change
+        min_change = config.min_visible_change if regime == "regeneration" else config.splice_min_visible_change
         edited, mask, instruction, edit_type = local_edit(source, ctx, rng, config, min_change)
     if regime == "regeneration":
         edited, mask = shift(edited, mask, rng, config.regeneration)
         edited = regenerate(edited, rng, config.regeneration, vae)
     edited = postprocess(edited, rng, config.postprocess)
+    if edited_quality is not None:
+        edited = jpeg_roundtrip(edited, edited_quality)
     return SynthPair(source, edited, mask, instruction, edit_type, regime)
 
 

@@ -11,7 +11,6 @@ rerun skips finished pairs. OUT/pairs.jsonl is written (atomically) only when th
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -19,14 +18,11 @@ from ...errors import BadInputError
 from ..images import atomic_write_bytes, save_mask
 from ..jsonl import read_jsonl, write_jsonl
 from ..manifest import Pair
+from ..pairs import file_stem
 from . import DataFormat, open_corpus
 from .sample import Blob, CorpusSample
 
 PROGRESS_LOG = ".export.jsonl"
-
-
-def safe_name(pair_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", pair_id)
 
 
 def stored_path(blob: Blob, folder: Path, stem: str) -> str:
@@ -40,7 +36,7 @@ def stored_path(blob: Blob, folder: Path, stem: str) -> str:
 def materialize(sample: CorpusSample, out: Path) -> Pair:
     """Check the sample, then write its files; raises BadInputError before writing anything."""
     _source_size, _edited_size, mask = sample.check()
-    stem = safe_name(sample.id)
+    stem = file_stem(sample.id)
     mask_path = None
     if mask is not None:
         mask_path = out / "masks" / f"{stem}.png"

@@ -1,0 +1,62 @@
+"""The mask's quality score (not in the paper; `QualityConfig`): the annotator's own estimate of the
+IoU between its mask and the true edited region, in [0, 1], as SAM's `predicted_iou`.
+
+Signals available at inference, per pair (`quality_signals`), each in [0, 1]:
+
+* `stability`: IoU of the network's map thresholded at logit(τ) ± `stability_offset` (SAM's
+  stability score): a map whose boundary sits on a steep edge is sure of it;
+* `snapped`: 1 when the boundary refinement snapped the mask to the changed pixels (a splice:
+  the pixels themselves mark the edit);
+* `empty`: 1 when the mask has no pixel (right on an unedited pair, wholly wrong otherwise).
+
+They are combined by a logistic map, sigmoid(bias + Σ wᵢ·signalᵢ), whose coefficients were
+fitted on validation pairs from training photos (benchmarks/quality_calibration.py) against
+the true per-pair IoU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import QualityConfig
+from .refine import Refinement
+
+SIGNALS = ("stability", "snapped", "empty")
+
+
+def mask_iou(first: np.ndarray, second: np.ndarray) -> float:
+    """IoU of two bool masks; 1 when both are empty."""
+    union = np.count_nonzero(first | second)
+    return np.count_nonzero(first & second) / union if union else 1.0
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def stability(prob: np.ndarray, threshold: float, offset: float) -> float:
+    """IoU of `prob` above the thresholds logit⁻¹(logit(threshold) ± offset)."""
+    centre = logit(threshold)
+    return mask_iou(prob > sigmoid(centre + offset), prob > sigmoid(centre - offset))
+
+
+def quality_signals(prob: np.ndarray, refinement: Refinement, threshold: float,
+                    config: QualityConfig) -> dict[str, float]:
+    """{signal: value} for one pair: `prob` the network's (H, W) map at the edited size before
+    refinement, `refinement` what the boundary refinement made of it."""
+    return {
+        "stability": stability(prob, threshold, config.stability_offset),
+        "snapped": float(refinement.snapped),
+        "empty": float(not np.any(refinement.prob > threshold)),
+    }
+
+
+def quality_score(signals: dict[str, float], config: QualityConfig) -> float:
+    """The calibrated estimate of the mask's IoU with the true edit, in [0, 1]."""
+    return sigmoid(config.bias + sum(w * signals[name] for name, w in zip(SIGNALS, config.weights)))
