@@ -126,7 +126,7 @@ def label_sets(train: Path, out: Path, checkpoint: str | None, tau: float, quali
     pixdiff = annotated(train, out / "labels" / "pixdiff", "pixdiff-morph", None, tau)
     masks = {"truth": {p.id: p.mask for p in pairs}, "sigma": {r["id"]: r["mask"] for r in sigma},
              "pixdiff": {r["id"]: r["mask"] for r in pixdiff}}
-    if all("quality" in r for r in sigma):
+    if all(r.get("quality") is not None for r in sigma):
         masks["sigma-q10"] = {r["id"]: r["mask"] for r in without_lowest_quality(sigma, quality_drop)}
     labels = {arm: out / "labels" / f"{arm}.json" for arm in masks}
     for arm, path in labels.items():
