@@ -34,6 +34,7 @@ import numpy as np
 
 from ..config import AlignConfig
 from .degrade import LEVELS, apply_curve, jpeg_roundtrip, translate
+from .jpeg_quality import listed_neighbours, saved_quality
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,14 @@ def tone_curves(tone: np.ndarray) -> np.ndarray:
     return np.stack([np.polyval(coefficients[::-1], LEVELS) for coefficients in tone], axis=-1)
 
 
-def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[tuple[int, int, int, int]], int]:
-    """(top, left, bottom, right) of a grid of crops that the parameters are estimated on, and
+def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[list[tuple[int, int, int, int]]], int]:
+    """Rows of (top, left, bottom, right) crops, a grid that the parameters are estimated on, and
     the px of context each has inside the image (`margin`; 0 for a tiny image, used whole)."""
     height, width = shape
     side = min(config.crop, height - 2 * margin, width - 2 * margin)
-    if side < 8:
-        return [(0, 0, height, width)], 0
+    if side < JPEG_BLOCK:
+        return [[(0, 0, height, width)]], 0
+    side = side // JPEG_BLOCK * JPEG_BLOCK  # the crops tile a mosaic on the image's own JPEG lattice
 
     def starts(length: int) -> list[int]:
         span = length - 2 * margin - side
@@ -86,7 +88,45 @@ def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tupl
         return sorted({margin + round(span * i / steps) // JPEG_BLOCK * JPEG_BLOCK
                        for i in range(config.grid)}) if span > 0 else [margin]
 
-    return [(top, left, top + side, left + side) for top in starts(height) for left in starts(width)], margin
+    return [[(top, left, top + side, left + side) for left in starts(width)] for top in starts(height)], margin
+
+
+class Mosaic:
+    """The crops tiled into one image, each with `context` px around it, so that a shift, a blur
+    or a JPEG round trip is one call; `samples` reads every `step`-th pixel of each crop."""
+
+    def __init__(self, boxes: list[list[tuple[int, int, int, int]]], context: int, step: int) -> None:
+        self.boxes, self.context = boxes, context
+        top, left, bottom, right = boxes[0][0]
+        height, width = bottom - top, right - left
+        self.rows = self.positions(len(boxes), height, context, step)
+        self.columns = self.positions(len(boxes[0]), width, context, step)
+        self.inner_rows = self.positions(len(boxes), height, context, 1)
+        self.inner_columns = self.positions(len(boxes[0]), width, context, 1)
+        self.inner_sample_rows = self.positions(len(boxes), height, 0, step)  # the same pixels in `inner`
+        self.inner_sample_columns = self.positions(len(boxes[0]), width, 0, step)
+
+    @staticmethod
+    def positions(tiles: int, side: int, context: int, step: int) -> np.ndarray:
+        """Indices along one axis of a mosaic of `tiles` crops of `side` px with `context` around
+        each: every `step`-th px of each crop."""
+        return np.concatenate([tile * (side + 2 * context) + context + np.arange(0, side, step) for tile in range(tiles)])
+
+    def tile(self, image: np.ndarray, context: int) -> np.ndarray:
+        """(H, W, 3) → the mosaic of its crops with `context` px around each."""
+        return np.concatenate([np.concatenate([image[t - context:b + context, l - context:r + context]
+                                               for t, l, b, r in row], axis=1) for row in self.boxes])
+
+    def samples(self, padded: np.ndarray) -> np.ndarray:
+        """A mosaic with context → (N, 3) uint8 sampled pixels."""
+        return padded[self.rows[:, None], self.columns].reshape(-1, 3)
+
+    def inner(self, padded: np.ndarray) -> np.ndarray:
+        """A mosaic with context → the crops alone, tiled (on the image's JPEG lattice)."""
+        return np.ascontiguousarray(padded[self.inner_rows[:, None], self.inner_columns])
+
+    def inner_samples(self, inner: np.ndarray) -> np.ndarray:
+        return inner[self.inner_sample_rows[:, None], self.inner_sample_columns].reshape(-1, 3)
 
 
 def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[float, float]:
@@ -104,20 +144,26 @@ def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) 
 
 
 def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[np.ndarray | None, float]:
-    """(N, 3) float source and edited pixels in [0, 1] → per-channel polynomial (3, degree + 1)
+    """(N, 3) uint8 source and edited pixels → per-channel polynomial (3, degree + 1) on [0, 1]
     and the trimmed mean residual (0–255 levels); no polynomial (and the residual without one)
-    when the fitted curve moves a level by more than `max_tone_change`."""
-    # float64: float32 normal equations depend on the BLAS thread count's summation order (the
-    # fitted curves moved by ~1e-3 between one and two threads).
-    source, edited = source.astype(np.float64), edited.astype(np.float64)
-    powers = np.stack([np.stack([source[:, c] ** k for k in range(config.tone_degree + 1)], axis=1)
-                       for c in range(3)])  # (3, N, degree + 1)
-    keep = trimmed(np.abs(source - edited).mean(axis=1), config.trim)  # tone changes are mild: start near identity
+    when the fitted curve moves a level by more than `max_tone_change`.
+
+    The source takes 256 levels, so the normal equations are sums over per-level counts and
+    edited sums of the kept pixels (float64: the same on any number of threads)."""
+    powers = LEVELS[:, None] ** np.arange(config.tone_degree + 1)  # (256, degree + 1)
+    moments = LEVELS[:, None] ** np.arange(2 * config.tone_degree + 1)  # (256, 2 degree + 1)
+    gram_index = np.add.outer(np.arange(config.tone_degree + 1), np.arange(config.tone_degree + 1))
     ridge = 1e-6 * np.eye(config.tone_degree + 1)
+    target = edited / 255.0
+    channels = np.arange(3)
+    keep = trimmed(np.abs(source.astype(np.int16) - edited).sum(axis=1), config.trim)  # mild changes: start near identity
     for _ in range(config.fit_iterations):
-        tone = np.stack([np.linalg.solve(p[keep].T @ p[keep] + ridge, p[keep].T @ edited[keep, c])
-                         for c, p in enumerate(powers)])  # (3, degree + 1)
-        residual = np.abs(np.stack([p @ t for p, t in zip(powers, tone)], axis=1) - edited).mean(axis=1)
+        tone = np.empty((3, config.tone_degree + 1))
+        for c in channels:
+            counts = np.bincount(source[keep, c], minlength=256)
+            sums = np.bincount(source[keep, c], weights=target[keep, c], minlength=256)
+            tone[c] = np.linalg.solve((counts @ moments)[gram_index] + ridge, sums @ powers)
+        residual = np.abs(tone_curves(tone)[source, channels] - target).mean(axis=1)
         keep = trimmed(residual, config.trim)
     if tone_change(tone) > config.max_tone_change:  # beyond a regeneration's drift: an edit, not aligned away
         return None, trimmed_residual(source, edited, config.trim)
@@ -136,52 +182,66 @@ def trimmed(residual: np.ndarray, trim: float) -> np.ndarray:
 
 
 def trimmed_residual(source: np.ndarray, edited: np.ndarray, trim: float) -> float:
-    """Trimmed mean |Δ| (0–255 levels) of (N, 3) pixels in [0, 1]."""
-    residual = np.abs(source - edited).mean(axis=1)
-    return float(residual[trimmed(residual, trim)].mean()) * 255.0
+    """Trimmed mean |Δ| (0–255 levels) of (N, 3) uint8 pixels."""
+    residual = np.abs(source.astype(np.int16) - edited).sum(axis=1) / 3.0
+    return float(residual[trimmed(residual, trim)].mean())
 
 
 def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Alignment:
     """The global change from source to edited ((H, W, 3) uint8, same size) that leaves the
-    smallest trimmed residual; the identity unless a candidate saves `min_gain`."""
+    smallest trimmed residual; the identity unless a candidate saves `min_gain`.
+
+    Cheaper than trying every candidate, with the same answers on the validation pairs: a pair
+    whose outside is already the source's (a clean splice) stops at the identity; σ is searched
+    coarse to fine (`blur_coarse_step`), the zero shift is tried at the σ found for the measured
+    one, and JPEG qualities are tried only next to the one the edited image was saved at."""
     if source.shape != edited.shape:
         raise ValueError(f"source {source.shape} and edited {edited.shape} differ in size")
     reach = 3 * max(config.blur_sigmas, default=0) + config.max_shift_px + 1  # px a blur or shift draws from
     margin = math.ceil(reach / JPEG_BLOCK) * JPEG_BLOCK
     boxes, context = crop_boxes(edited.shape[:2], config, margin)
-    step = config.sample_stride
+    mosaic = Mosaic(boxes, context, config.sample_stride)
+    target = mosaic.samples(mosaic.tile(edited, context))
+    padded_source = mosaic.tile(source, context)
+    identity_score = trimmed_residual(mosaic.samples(padded_source), target, config.trim)
+    if identity_score < config.min_gain:  # no candidate can save min_gain: the scores are ≥ 0
+        return Alignment()
+    shifted = {(0.0, 0.0): padded_source}
 
-    def crops(image: np.ndarray, pad: int) -> list[np.ndarray]:
-        return [image[t - pad:b + pad, l - pad:r + pad] for t, l, b, r in boxes]
+    def fitted(shift: tuple[float, float], sigma: float) -> tuple[float, Alignment]:
+        if shift not in shifted:
+            shifted[shift] = translate(padded_source, *shift)
+        blurred = cv2.GaussianBlur(shifted[shift], (0, 0), sigma) if sigma > 0 else shifted[shift]
+        tone, score = fit_tone(mosaic.samples(blurred), target, config)
+        return score, Alignment(shift, float(sigma), tone)
 
-    def samples(padded: list[np.ndarray], pad: int) -> np.ndarray:
-        """Crops with `pad` px of context → (N, 3) float pixels in [0, 1], every `step`-th."""
-        inner = [c[pad:c.shape[0] - pad:step, pad:c.shape[1] - pad:step] for c in padded]
-        return np.concatenate([c.reshape(-1, 3) for c in inner]).astype(np.float32) / 255.0
-
-    target = samples(crops(edited, 0), 0)
-    padded_source = crops(source, context)
-    identity_score = trimmed_residual(samples(padded_source, context), target, config.trim)
-    best, best_score = Alignment(), identity_score
-    for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}:
-        padded = padded_source
-        if shift != (0.0, 0.0):
-            padded = [translate(c, *shift) for c in padded]
-        for sigma in (0.0,) + tuple(config.blur_sigmas):
-            blurred = [cv2.GaussianBlur(c, (0, 0), sigma) for c in padded] if sigma > 0 else padded
-            tone, score = fit_tone(samples(blurred, context), target, config)
-            if score < best_score:
-                best, best_score = Alignment(shift, float(sigma), tone), score
+    shift = estimate_shift(source, edited, config)
+    sigmas = (0.0,) + tuple(sorted(config.blur_sigmas))
+    score, best = min(coarse_to_fine(lambda i: fitted(shift, sigmas[i]), len(sigmas), config.blur_coarse_step),
+                      key=lambda scored: scored[0])
+    if shift != (0.0, 0.0):
+        score, best = min((score, best), fitted((0.0, 0.0), best.sigma), key=lambda scored: scored[0])
+    best_score = score if score < identity_score else identity_score
+    best = best if score < identity_score else Alignment()
     # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
     # (JPEG's own smoothing can pass for a blur, and the blur then hides the blocks).
-    for base in [best] if best.is_identity else [best, Alignment()]:
-        for quality in config.jpeg_qualities:
-            recompressed = replace(base, jpeg_quality=int(quality))
-            score = trimmed_residual(samples([recompressed.apply(c) for c in padded_source], context),
-                                     target, config.trim)
+    qualities = listed_neighbours(saved_quality(edited, config), config.jpeg_qualities)
+    for base in ([best] if best.is_identity else [best, Alignment()]) if qualities else []:
+        inner = mosaic.inner(base.apply(padded_source))
+        for quality in qualities:
+            score = trimmed_residual(mosaic.inner_samples(jpeg_roundtrip(inner, quality)), target, config.trim)
             if score < best_score - config.min_gain:
-                best, best_score = recompressed, score
+                best, best_score = replace(base, jpeg_quality=quality), score
     return best if best_score <= identity_score - config.min_gain else Alignment()
+
+
+def coarse_to_fine(score, count: int, step: int) -> list:
+    """`score(i)` of every `step`-th index of `count`, then of the indices within `step` of the
+    best of those: a search of a unimodal score over an ordered candidate list."""
+    coarse = {i: score(i) for i in range(0, count, step)}
+    best = min(coarse, key=lambda i: coarse[i][0])
+    fine = [score(i) for i in range(max(0, best - step + 1), min(count, best + step)) if i not in coarse]
+    return list(coarse.values()) + fine
 
 
 def align_source(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> np.ndarray:
