@@ -96,37 +96,34 @@ class Mosaic:
     or a JPEG round trip is one call; `samples` reads every `step`-th pixel of each crop."""
 
     def __init__(self, boxes: list[list[tuple[int, int, int, int]]], context: int, step: int) -> None:
-        self.boxes, self.context = boxes, context
+        self.boxes, self.context, self.step = boxes, context, step
         top, left, bottom, right = boxes[0][0]
-        height, width = bottom - top, right - left
-        self.rows = self.positions(len(boxes), height, context, step)
-        self.columns = self.positions(len(boxes[0]), width, context, step)
-        self.inner_rows = self.positions(len(boxes), height, context, 1)
-        self.inner_columns = self.positions(len(boxes[0]), width, context, 1)
-        self.inner_sample_rows = self.positions(len(boxes), height, 0, step)  # the same pixels in `inner`
-        self.inner_sample_columns = self.positions(len(boxes[0]), width, 0, step)
+        self.height, self.width = bottom - top, right - left  # of one crop
 
-    @staticmethod
-    def positions(tiles: int, side: int, context: int, step: int) -> np.ndarray:
-        """Indices along one axis of a mosaic of `tiles` crops of `side` px with `context` around
-        each: every `step`-th px of each crop."""
-        return np.concatenate([tile * (side + 2 * context) + context + np.arange(0, side, step) for tile in range(tiles)])
-
-    def tile(self, image: np.ndarray, context: int) -> np.ndarray:
+    def tile(self, image: np.ndarray) -> np.ndarray:
         """(H, W, 3) → the mosaic of its crops with `context` px around each."""
-        return np.concatenate([np.concatenate([image[t - context:b + context, l - context:r + context]
-                                               for t, l, b, r in row], axis=1) for row in self.boxes])
+        pad = self.context
+        return np.concatenate([np.concatenate([image[t - pad:b + pad, l - pad:r + pad] for t, l, b, r in row], axis=1)
+                               for row in self.boxes])
+
+    def tiles(self, mosaic: np.ndarray, pad: int) -> np.ndarray:
+        """A mosaic with `pad` px around each crop → (rows, crop height + 2 pad, columns, crop width + 2 pad, 3)."""
+        return mosaic.reshape(len(self.boxes), self.height + 2 * pad, len(self.boxes[0]), self.width + 2 * pad, 3)
 
     def samples(self, padded: np.ndarray) -> np.ndarray:
-        """A mosaic with context → (N, 3) uint8 sampled pixels."""
-        return padded[self.rows[:, None], self.columns].reshape(-1, 3)
+        """A mosaic with context → (N, 3) uint8: every `step`-th pixel of each crop."""
+        pad, step = self.context, self.step
+        return self.tiles(padded, pad)[:, pad:pad + self.height:step, :, pad:pad + self.width:step].reshape(-1, 3)
 
     def inner(self, padded: np.ndarray) -> np.ndarray:
         """A mosaic with context → the crops alone, tiled (on the image's JPEG lattice)."""
-        return np.ascontiguousarray(padded[self.inner_rows[:, None], self.inner_columns])
+        pad = self.context
+        crops = self.tiles(padded, pad)[:, pad:pad + self.height, :, pad:pad + self.width]
+        return np.ascontiguousarray(crops).reshape(len(self.boxes) * self.height, -1, 3)
 
     def inner_samples(self, inner: np.ndarray) -> np.ndarray:
-        return inner[self.inner_sample_rows[:, None], self.inner_sample_columns].reshape(-1, 3)
+        """The crops alone, tiled → the pixels `samples` reads."""
+        return self.tiles(inner, 0)[:, ::self.step, :, ::self.step].reshape(-1, 3)
 
 
 def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[float, float]:
@@ -148,22 +145,22 @@ def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tup
     and the trimmed mean residual (0–255 levels); no polynomial (and the residual without one)
     when the fitted curve moves a level by more than `max_tone_change`.
 
-    The source takes 256 levels, so the normal equations are sums over per-level counts and
-    edited sums of the kept pixels (float64: the same on any number of threads)."""
-    powers = LEVELS[:, None] ** np.arange(config.tone_degree + 1)  # (256, degree + 1)
-    moments = LEVELS[:, None] ** np.arange(2 * config.tone_degree + 1)  # (256, 2 degree + 1)
-    gram_index = np.add.outer(np.arange(config.tone_degree + 1), np.arange(config.tone_degree + 1))
-    ridge = 1e-6 * np.eye(config.tone_degree + 1)
-    target = edited / 255.0
-    channels = np.arange(3)
+    The source takes 256 levels per channel, so the normal equations are sums over the kept
+    pixels' counts and edited sums per level (float64: the same on any number of threads)."""
+    degree = config.tone_degree
+    powers = LEVELS[:, None] ** np.arange(degree + 1)  # (256, degree + 1)
+    moments = LEVELS[:, None] ** np.arange(2 * degree + 1)  # (256, 2 degree + 1)
+    gram_index = np.add.outer(np.arange(degree + 1), np.arange(degree + 1))
+    ridge = 1e-6 * np.eye(degree + 1)
+    bins = (source + np.arange(0, 3 * 256, 256, dtype=np.int32)).ravel()  # level + 256 × channel
+    target = edited.ravel() / 255.0
     keep = trimmed(np.abs(source.astype(np.int16) - edited).sum(axis=1), config.trim)  # mild changes: start near identity
     for _ in range(config.fit_iterations):
-        tone = np.empty((3, config.tone_degree + 1))
-        for c in channels:
-            counts = np.bincount(source[keep, c], minlength=256)
-            sums = np.bincount(source[keep, c], weights=target[keep, c], minlength=256)
-            tone[c] = np.linalg.solve((counts @ moments)[gram_index] + ridge, sums @ powers)
-        residual = np.abs(tone_curves(tone)[source, channels] - target).mean(axis=1)
+        kept = np.repeat(keep, 3)
+        counts = np.bincount(bins[kept], minlength=3 * 256).reshape(3, 256)
+        sums = np.bincount(bins[kept], weights=target[kept], minlength=3 * 256).reshape(3, 256)
+        tone = np.stack([np.linalg.solve((n @ moments)[gram_index] + ridge, y @ powers) for n, y in zip(counts, sums)])
+        residual = np.abs(tone_curves(tone).T.ravel()[bins] - target).reshape(-1, 3).sum(axis=1) / 3.0
         keep = trimmed(residual, config.trim)
     if tone_change(tone) > config.max_tone_change:  # beyond a regeneration's drift: an edit, not aligned away
         return None, trimmed_residual(source, edited, config.trim)
@@ -201,8 +198,8 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
     margin = math.ceil(reach / JPEG_BLOCK) * JPEG_BLOCK
     boxes, context = crop_boxes(edited.shape[:2], config, margin)
     mosaic = Mosaic(boxes, context, config.sample_stride)
-    target = mosaic.samples(mosaic.tile(edited, context))
-    padded_source = mosaic.tile(source, context)
+    target = mosaic.samples(mosaic.tile(edited))
+    padded_source = mosaic.tile(source)
     identity_score = trimmed_residual(mosaic.samples(padded_source), target, config.trim)
     if identity_score < config.min_gain:  # no candidate can save min_gain: the scores are ≥ 0
         return Alignment()

@@ -12,6 +12,8 @@ steps divide its steps measures the same rounding noise against smaller steps. U
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..config import AlignConfig
@@ -41,14 +43,27 @@ def dct_matrix() -> np.ndarray:
 
 
 def luma_coefficients(image: np.ndarray, max_blocks: int) -> np.ndarray:
-    """(H, W, 3) uint8 → (N, 63) AC coefficients of the luma of at most `max_blocks` 8 × 8
-    blocks, taken evenly over the image."""
+    """(H, W, 3) uint8 → (N, 63) AC coefficients of the luma of its `max_blocks` most textured
+    8 × 8 blocks (the largest AC energy: the most coefficients quantised to a non-zero step)
+    that no channel clips at 0 or 255 (clipping moves a decoded pixel off its rounding)."""
     height, width = image.shape[0] // BLOCK * BLOCK, image.shape[1] // BLOCK * BLOCK
-    luma = image[:height, :width].astype(np.float32) @ LUMA_WEIGHTS
-    blocks = luma.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK).swapaxes(1, 2).reshape(-1, BLOCK, BLOCK)
-    blocks = blocks[::max(1, -(-len(blocks) // max_blocks))]
+
+    def blocks(plane: np.ndarray) -> np.ndarray:
+        return plane.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK, -1).swapaxes(1, 2).reshape(
+            -1, BLOCK * BLOCK, plane.shape[-1])
+
+    pixels = blocks(image[:height, :width])
+    unclipped = ((pixels > 0) & (pixels < 255)).all(axis=(1, 2))
+    luma = (pixels[unclipped].astype(np.float32) @ LUMA_WEIGHTS).reshape(-1, BLOCK, BLOCK)
     dct = dct_matrix()
-    return (dct @ blocks @ dct.T).reshape(len(blocks), -1)[:, 1:]
+    coefficients = (dct @ luma @ dct.T).reshape(len(luma), -1)[:, 1:]
+    return coefficients[np.argsort(np.square(coefficients).sum(axis=1))[-max_blocks:]]
+
+
+@lru_cache(maxsize=8)
+def luma_step_table(lowest: int, highest: int) -> np.ndarray:
+    """(Q, 63, 1) float32 AC luma steps of every quality from `lowest` to `highest`."""
+    return np.stack([luma_steps(q) for q in range(lowest, highest + 1)]).astype(np.float32)[:, 1:, None]
 
 
 def saved_quality(image: np.ndarray, config: AlignConfig) -> int | None:
@@ -56,16 +71,15 @@ def saved_quality(image: np.ndarray, config: AlignConfig) -> int | None:
     best, or None (not a JPEG, or changed since it was decoded)."""
     if not config.jpeg_qualities or min(image.shape[:2]) < BLOCK:
         return None
-    qualities = np.arange(min(config.jpeg_qualities), max(config.jpeg_qualities) + 1)
-    steps = np.stack([luma_steps(int(q)) for q in qualities]).astype(np.float32)[:, 1:, None]  # (Q, 63, 1)
-    coefficients = luma_coefficients(image, config.jpeg_blocks).T[None]  # (1, 63, N)
-    multiples = coefficients / steps
+    lowest = int(min(config.jpeg_qualities))
+    steps = luma_step_table(lowest, int(max(config.jpeg_qualities)))
+    multiples = luma_coefficients(image, config.jpeg_blocks).T[None] / steps  # (Q, 63, N)
     nearest = np.rint(multiples)
     quantised = (nearest != 0) & (steps >= config.jpeg_min_step)
     counts = quantised.sum(axis=(1, 2))
-    remainder = np.where(quantised, np.abs(multiples - nearest), 0).sum(axis=(1, 2)) / np.maximum(counts, 1)
+    remainder = (np.abs(multiples - nearest, out=multiples) * quantised).sum(axis=(1, 2)) / np.maximum(counts, 1)
     fits = (remainder < config.jpeg_step_fit) & (counts >= config.jpeg_min_coefficients)
-    return int(qualities[np.where(fits, remainder, np.inf).argmin()]) if fits.any() else None
+    return lowest + int(np.where(fits, remainder, np.inf).argmin()) if fits.any() else None
 
 
 def listed_neighbours(quality: int | None, listed: tuple) -> list[int]:
