@@ -152,15 +152,16 @@ def fit_tone(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tup
     moments = LEVELS[:, None] ** np.arange(2 * degree + 1)  # (256, 2 degree + 1)
     gram_index = np.add.outer(np.arange(degree + 1), np.arange(degree + 1))
     ridge = 1e-6 * np.eye(degree + 1)
-    bins = (source + np.arange(0, 3 * 256, 256, dtype=np.int32)).ravel()  # level + 256 × channel
-    target = edited.ravel() / 255.0
-    keep = trimmed(np.abs(source.astype(np.int16) - edited).sum(axis=1), config.trim)  # mild changes: start near identity
+    bins = source + np.arange(0, 3 * 256, 256, dtype=np.int32)  # (N, 3): a bin per (channel, level)
+    target = edited.astype(np.float32) / 255.0
+    keep = trimmed(channel_mean(cv2.absdiff(source, edited)), config.trim)  # mild changes: start near identity
     for _ in range(config.fit_iterations):
-        kept = np.repeat(keep, 3)
-        counts = np.bincount(bins[kept], minlength=3 * 256).reshape(3, 256)
-        sums = np.bincount(bins[kept], weights=target[kept], minlength=3 * 256).reshape(3, 256)
+        kept = bins[keep].ravel()
+        counts = np.bincount(kept, minlength=3 * 256).reshape(3, 256)
+        sums = np.bincount(kept, weights=target[keep].ravel(), minlength=3 * 256).reshape(3, 256)
         tone = np.stack([np.linalg.solve((n @ moments)[gram_index] + ridge, y @ powers) for n, y in zip(counts, sums)])
-        residual = np.abs(tone_curves(tone).T.ravel()[bins] - target).reshape(-1, 3).sum(axis=1) / 3.0
+        fitted = tone_curves(tone).T.ravel().astype(np.float32)[bins]
+        residual = channel_mean(np.abs(fitted - target))
         keep = trimmed(residual, config.trim)
     if tone_change(tone) > config.max_tone_change:  # beyond a regeneration's drift: an edit, not aligned away
         return None, trimmed_residual(source, edited, config.trim)
@@ -178,9 +179,14 @@ def trimmed(residual: np.ndarray, trim: float) -> np.ndarray:
     return residual <= np.partition(residual, cut)[cut]
 
 
+def channel_mean(values: np.ndarray) -> np.ndarray:
+    """(N, 3) → (N,) float32 mean over the channels (a matrix product: faster than a strided sum)."""
+    return values.astype(np.float32) @ np.full(3, 1 / 3, dtype=np.float32)
+
+
 def trimmed_residual(source: np.ndarray, edited: np.ndarray, trim: float) -> float:
     """Trimmed mean |Δ| (0–255 levels) of (N, 3) uint8 pixels."""
-    residual = np.abs(source.astype(np.int16) - edited).sum(axis=1) / 3.0
+    residual = channel_mean(cv2.absdiff(source, edited))
     return float(residual[trimmed(residual, trim)].mean())
 
 
