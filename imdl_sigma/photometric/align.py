@@ -92,8 +92,9 @@ def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tupl
 
 
 class Mosaic:
-    """The crops tiled into one image, each with `context` px around it, so that a shift, a blur
-    or a JPEG round trip is one call; `samples` reads every `step`-th pixel of each crop."""
+    """The crops tiled into one image, each with `context` px around it (on the image's JPEG
+    lattice), so that a shift, a blur or a JPEG round trip is one call; `samples` reads every
+    `step`-th pixel of each crop."""
 
     def __init__(self, boxes: list[list[tuple[int, int, int, int]]], context: int, step: int) -> None:
         self.boxes, self.context, self.step = boxes, context, step
@@ -106,24 +107,11 @@ class Mosaic:
         return np.concatenate([np.concatenate([image[t - pad:b + pad, l - pad:r + pad] for t, l, b, r in row], axis=1)
                                for row in self.boxes])
 
-    def tiles(self, mosaic: np.ndarray, pad: int) -> np.ndarray:
-        """A mosaic with `pad` px around each crop → (rows, crop height + 2 pad, columns, crop width + 2 pad, 3)."""
-        return mosaic.reshape(len(self.boxes), self.height + 2 * pad, len(self.boxes[0]), self.width + 2 * pad, 3)
-
     def samples(self, padded: np.ndarray) -> np.ndarray:
         """A mosaic with context → (N, 3) uint8: every `step`-th pixel of each crop."""
         pad, step = self.context, self.step
-        return self.tiles(padded, pad)[:, pad:pad + self.height:step, :, pad:pad + self.width:step].reshape(-1, 3)
-
-    def inner(self, padded: np.ndarray) -> np.ndarray:
-        """A mosaic with context → the crops alone, tiled (on the image's JPEG lattice)."""
-        pad = self.context
-        crops = self.tiles(padded, pad)[:, pad:pad + self.height, :, pad:pad + self.width]
-        return np.ascontiguousarray(crops).reshape(len(self.boxes) * self.height, -1, 3)
-
-    def inner_samples(self, inner: np.ndarray) -> np.ndarray:
-        """The crops alone, tiled → the pixels `samples` reads."""
-        return self.tiles(inner, 0)[:, ::self.step, :, ::self.step].reshape(-1, 3)
+        tiles = padded.reshape(len(self.boxes), self.height + 2 * pad, len(self.boxes[0]), self.width + 2 * pad, 3)
+        return tiles[:, pad:pad + self.height:step, :, pad:pad + self.width:step].reshape(-1, 3)
 
 
 def estimate_shift(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> tuple[float, float]:
@@ -196,8 +184,8 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
 
     Cheaper than trying every candidate, with the same answers on the validation pairs: a pair
     whose outside is already the source's (a clean splice) stops at the identity; σ is searched
-    coarse to fine (`blur_coarse_step`), the zero shift is tried at the σ found for the measured
-    one, and JPEG qualities are tried only next to the one the edited image was saved at."""
+    coarse to fine (`blur_coarse_step`) for the zero and the measured shift, and JPEG qualities are
+    tried only next to the one the edited image was saved at (`jpeg_quality.saved_quality`)."""
     if source.shape != edited.shape:
         raise ValueError(f"source {source.shape} and edited {edited.shape} differ in size")
     reach = 3 * max(config.blur_sigmas, default=0) + config.max_shift_px + 1  # px a blur or shift draws from
@@ -218,21 +206,19 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
         tone, score = fit_tone(mosaic.samples(blurred), target, config)
         return score, Alignment(shift, float(sigma), tone)
 
-    shift = estimate_shift(source, edited, config)
     sigmas = (0.0,) + tuple(sorted(config.blur_sigmas))
-    score, best = min(coarse_to_fine(lambda i: fitted(shift, sigmas[i]), len(sigmas), config.blur_coarse_step),
-                      key=lambda scored: scored[0])
-    if shift != (0.0, 0.0):
-        score, best = min((score, best), fitted((0.0, 0.0), best.sigma), key=lambda scored: scored[0])
+    score, best = min((scored for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}
+                       for scored in coarse_to_fine(lambda i: fitted(shift, sigmas[i]), len(sigmas),
+                                                    config.blur_coarse_step)), key=lambda scored: scored[0])
     best_score = score if score < identity_score else identity_score
     best = best if score < identity_score else Alignment()
     # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
     # (JPEG's own smoothing can pass for a blur, and the blur then hides the blocks).
     qualities = listed_neighbours(saved_quality(edited, config), config.jpeg_qualities)
     for base in ([best] if best.is_identity else [best, Alignment()]) if qualities else []:
-        inner = mosaic.inner(base.apply(padded_source))
+        rendered = base.apply(padded_source)  # the crops keep their context: JPEG's chroma reaches across blocks
         for quality in qualities:
-            score = trimmed_residual(mosaic.inner_samples(jpeg_roundtrip(inner, quality)), target, config.trim)
+            score = trimmed_residual(mosaic.samples(jpeg_roundtrip(rendered, quality)), target, config.trim)
             if score < best_score - config.min_gain:
                 best, best_score = replace(base, jpeg_quality=quality), score
     return best if best_score <= identity_score - config.min_gain else Alignment()
