@@ -15,13 +15,16 @@ before the network compares the two:
   a curve that moves any level by more than `max_tone_change` is a global edit ("make it
   darker"), not drift, and is not applied;
 * jpeg: re-compression at a quality from a candidate list, last, as a saved edited image was;
-  outside the edit its 8×8 blocks then come out as the edited image's own.
+  outside the edit its 8×8 blocks then come out as the edited image's own. Only the listed
+  qualities next to the one read from the edited image's DCT coefficients are tried
+  (`jpeg_quality.py`); none when it shows no quantisation.
 
 The parameters are estimated on a grid of crops at the edited image's own size (σ is in its
-pixels), and a candidate replaces the identity only when it lowers the trimmed residual by
-`min_gain`: a splice whose outside is pixel-identical keeps its exact source. (The boundary
-refinement keeps measuring the raw difference: aligned regenerated pairs would pass its noise
-floor and be snapped to noise.)
+pixels), tiled with their context into one mosaic, and a candidate replaces the identity only
+when it lowers the trimmed residual by `min_gain`: a splice whose outside is pixel-identical
+keeps its exact source, and is known as one before any candidate is fitted. σ is searched
+coarse to fine. (The boundary refinement keeps measuring the raw difference: aligned
+regenerated pairs would pass its noise floor and be snapped to noise.)
 """
 
 from __future__ import annotations
