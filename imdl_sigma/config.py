@@ -188,6 +188,7 @@ class AlignConfig:
     sample_stride: int = 3  # every n-th pixel of a crop enters the fit
     min_gain: float = 0.5  # trimmed mean |Δ| (0–255 levels) a candidate must save over the identity
     blur_coarse_step: int = 2  # the σ candidates (0 first) are tried every n-th, then those between around the best
+    coarse_sample_stride: int = 4  # the coarse σ pass fits every n-th of the sampled pixels
     jpeg_blocks: int = 64  # the most textured 8×8 luma blocks of the edited image its JPEG quality is read from
     jpeg_step_fit: float = 0.1  # mean |remainder| (share of a step) below which a quality's steps fit; 0.25: none
     jpeg_min_step: int = 3  # luma steps smaller than this say too little (rounding noise ≈ 0.4) and are left out

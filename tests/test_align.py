@@ -184,16 +184,21 @@ def test_a_clean_splice_stops_before_any_candidate_is_fitted(monkeypatch):
     assert estimate(source, edited, ON).is_identity
 
 
-def test_coarse_to_fine_finds_the_minimum_of_a_unimodal_score():
-    scores = [9, 7, 4, 2, 1, 3, 5, 8, 9]
+def test_coarse_to_fine_fits_in_full_only_around_the_coarse_minimum():
+    coarse = {((0.0, 0.0), i): score for i, score in enumerate([9, 7, 4, 2, 1, 3, 5, 8, 9])}
+    coarse |= {((1.0, 0.5), i): 0.1 if i == 3 else 9 for i in range(9)}
     calls = []
 
-    def score(i):
-        calls.append(i)
-        return scores[i], i
+    def score(candidate):
+        calls.append(candidate)
+        return coarse[candidate]
 
-    assert min(coarse_to_fine(score, len(scores), 2))[1] == 4
-    assert sorted(calls) == [0, 2, 3, 4, 5, 6, 8]  # every second one, then the two beside the best
+    # The shifted source's best σ (index 3) is not on the coarse grid of step 2: the search keeps to
+    # the zero shift's minimum ...
+    assert coarse_to_fine([(0.0, 0.0), (1.0, 0.5)], 9, 2, score) == [((0.0, 0.0), 3), ((0.0, 0.0), 4),
+                                                                     ((0.0, 0.0), 5)]
+    assert sorted(i for _, i in calls) == [0, 0, 2, 2, 4, 4, 6, 6, 8, 8]  # ... every second σ of each shift
+    assert coarse_to_fine([(0.0, 0.0)], 9, 3, score) == [((0.0, 0.0), i) for i in (1, 2, 3, 4, 5)]
 
 
 def test_the_coarse_to_fine_search_keeps_the_exhaustive_answer_on_blur_and_tone():
@@ -203,6 +208,6 @@ def test_the_coarse_to_fine_search_keeps_the_exhaustive_answer_on_blur_and_tone(
     x = cv2.GaussianBlur(edited, (0, 0), 1.5).astype(np.float64) / 255
     edited = np.clip((x ** 0.95 * [1.02, 0.98, 1.0]) * 255 + 0.5, 0, 255).astype(np.uint8)
     fast = estimate(source, edited, ON)
-    exhaustive = estimate(source, edited, replace(ON, blur_coarse_step=1))
+    exhaustive = estimate(source, edited, replace(ON, blur_coarse_step=1, coarse_sample_stride=1))
     assert (fast.sigma, fast.shift, fast.jpeg_quality) == (exhaustive.sigma, exhaustive.shift, exhaustive.jpeg_quality)
     assert np.allclose(fast.tone, exhaustive.tone)

@@ -187,8 +187,10 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
 
     Cheaper than trying every candidate, with the same answers on the validation pairs: a pair
     whose outside is already the source's (a clean splice) stops at the identity; σ is searched
-    coarse to fine (`blur_coarse_step`) for the zero and the measured shift, and JPEG qualities are
-    tried only next to the one the edited image was saved at (`jpeg_quality.saved_quality`)."""
+    coarse to fine — every `blur_coarse_step`-th σ for the zero and the measured shift, scored on
+    every `coarse_sample_stride`-th sample, then the σs around the best in full — and JPEG
+    qualities are tried only next to the one the edited image was saved at
+    (`jpeg_quality.saved_quality`)."""
     if source.shape != edited.shape:
         raise ValueError(f"source {source.shape} and edited {edited.shape} differ in size")
     reach = 3 * max(config.blur_sigmas, default=0) + config.max_shift_px + 1  # px a blur or shift draws from
@@ -200,19 +202,26 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
     identity_score = trimmed_residual(mosaic.samples(padded_source), target, config.trim)
     if identity_score < config.min_gain:  # no candidate can save min_gain: the scores are ≥ 0
         return Alignment()
-    shifted = {(0.0, 0.0): padded_source}
-
-    def fitted(shift: tuple[float, float], sigma: float) -> tuple[float, Alignment]:
-        if shift not in shifted:
-            shifted[shift] = translate(padded_source, *shift)
-        blurred = cv2.GaussianBlur(shifted[shift], (0, 0), sigma) if sigma > 0 else shifted[shift]
-        tone, score = fit_tone(mosaic.samples(blurred), target, config)
-        return score, Alignment(shift, float(sigma), tone)
-
+    shifts = sorted({(0.0, 0.0), estimate_shift(source, edited, config)})
     sigmas = (0.0,) + tuple(sorted(config.blur_sigmas))
-    score, best = min((scored for shift in {(0.0, 0.0), estimate_shift(source, edited, config)}
-                       for scored in coarse_to_fine(lambda i: fitted(shift, sigmas[i]), len(sigmas),
-                                                    config.blur_coarse_step)), key=lambda scored: scored[0])
+    shifted = {shift: translate(padded_source, *shift) if shift != (0.0, 0.0) else padded_source for shift in shifts}
+    blurred: dict[tuple, np.ndarray] = {}
+    thin = slice(None, None, config.coarse_sample_stride)
+
+    def fitted(candidate: tuple[tuple[float, float], int], coarse: bool = False) -> tuple[float, Alignment]:
+        """(shift, σ index) → the trimmed residual after the tone fit (on every
+        `coarse_sample_stride`-th sample when `coarse`) and the alignment."""
+        shift, index = candidate
+        if candidate not in blurred:
+            sigma = sigmas[index]
+            blurred[candidate] = cv2.GaussianBlur(shifted[shift], (0, 0), sigma) if sigma > 0 else shifted[shift]
+        samples = mosaic.samples(blurred[candidate])
+        tone, score = fit_tone(samples[thin], target[thin], config) if coarse else fit_tone(samples, target, config)
+        return score, Alignment(shift, float(sigmas[index]), tone)
+
+    score, best = min(map(fitted, coarse_to_fine(shifts, len(sigmas), config.blur_coarse_step,
+                                                 lambda candidate: fitted(candidate, coarse=True)[0])),
+                      key=lambda scored: scored[0])
     best_score = score if score < identity_score else identity_score
     best = best if score < identity_score else Alignment()
     # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
@@ -227,13 +236,12 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
     return best if best_score <= identity_score - config.min_gain else Alignment()
 
 
-def coarse_to_fine(score, count: int, step: int) -> list:
-    """`score(i)` of every `step`-th index of `count`, then of the indices within `step` of the
-    best of those: a search of a unimodal score over an ordered candidate list."""
-    coarse = {i: score(i) for i in range(0, count, step)}
-    best = min(coarse, key=lambda i: coarse[i][0])
-    fine = [score(i) for i in range(max(0, best - step + 1), min(count, best + step)) if i not in coarse]
-    return list(coarse.values()) + fine
+def coarse_to_fine(shifts: list, count: int, step: int, coarse_score) -> list[tuple]:
+    """The (shift, σ index) candidates to fit in full: `coarse_score` is taken of every `step`-th
+    σ index for each shift, and the indices within `step` of the best of those, at its shift,
+    are returned (a search of a unimodal score over the ordered σ list)."""
+    shift, best = min(((shift, i) for shift in shifts for i in range(0, count, step)), key=coarse_score)
+    return [(shift, i) for i in range(max(0, best - step + 1), min(count, best + step))]
 
 
 def align_source(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> np.ndarray:
