@@ -49,5 +49,7 @@ setup(
         # with build isolation (the README's test command does it on its own line).
         "detectors": ["jpegio"],
     },
+    # A package of the user's registers its own models for `benco train --model NAME` with an entry point
+    # of the group "benco.plugins" (imdl_sigma/cli/plugins.py); imdl-sigma's own `registry` is imported by name.
     entry_points={"console_scripts": ["benco = imdl_sigma.cli:main"]},
 )

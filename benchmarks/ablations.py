@@ -16,6 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.bench.masks import dataset_manifests
 from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import SigmaConfig
@@ -28,7 +29,7 @@ from imdl_sigma.training.stage1 import train_stage1
 
 from .results import record
 
-VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (spec §6), then ours
+VARIANTS = {  # key: (row label, config overrides); the paper's Table 3 switches (Sec. 4.5), then ours
     "full": ("full (multi-scale, 2 DRBs, instruction branch)", {}),
     "single_scale": ("single-scale differencing", {"difference.multi_scale": False}),
     "no_drb": ("no DRB", {"difference.num_blocks": 0}),

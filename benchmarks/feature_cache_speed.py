@@ -14,6 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.synth.generator import SynthConfig, synthesize
 from imdl_sigma.training.loop import TrainConfig

@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imdl_sigma.baselines.train import resolve_baseline_config, train_baseline
+import registry  # noqa: F401  (the baselines in IMDL-BenCo's MODELS, where training builds them)
+from imdl_sigma.baselines import LEARNED_BASELINES
 from imdl_sigma.bench.masks import run_bench_masks
 from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.training.loop import TrainConfig
+from imdl_sigma.training.stage1 import pair_model_config, train_pair_model
 
 from .results import record
 
@@ -30,10 +32,11 @@ def trained(name: str, preset: str, args, weights: str | None = None) -> Path:
     last = run / "last.pt"
     done = load_checkpoint(last)["step"] if last.is_file() else 0
     if done < args.steps:
-        config = resolve_baseline_config(name, preset, {}, weights)
+        architecture = LEARNED_BASELINES[name].architecture
+        config = pair_model_config(architecture, preset, {}, weights)
         train_config = TrainConfig(max_steps=args.steps, batch_size=args.batch, lr=args.lr, warmup_steps=20,
                                    num_workers=1, save_every_steps=50)
-        train_baseline(name, args.train, str(run), config, train_config, resume=str(last) if done else None)
+        train_pair_model(architecture, args.train, str(run), config, train_config, resume=str(last) if done else None)
     return last
 
 

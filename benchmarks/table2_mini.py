@@ -111,6 +111,7 @@ def one_run(task: tuple) -> dict:
     """One (detector, label source) training; reruns return the finished run's results."""
     import torch
 
+    import registry  # noqa: F401  (a worker process: the detectors are built by name from IMDL-BenCo's MODELS)
     from downstream.finetune import finetune
 
     detector, source, data, tests, out, finetune_config, weights, small, threads = task

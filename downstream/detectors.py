@@ -1,13 +1,14 @@
-"""The six detectors of the paper's Table 2, built through IMDL-BenCo's registry with their public
-("pretrained") weights from local files.
+"""The six detectors of the paper's Table 2, built by name from IMDL-BenCo's MODELS (after `import
+registry`, which adds the wrappers below and MTCL) with their public ("pretrained") weights from local files.
 
 IMDL-BenCo is used as shipped; where a model cannot be built offline or on a CPU, a wrapper here
 adapts it without editing IMDL-BenCo:
 - MVSS-Net: `MVSSNet.__init__` always fetches ImageNet ResNet-50 weights through
-  `model_zoo.load_url` (twice: the RGB and the noise stream). `MVSSNetLocal` (downstream/mvss.py)
-  builds it with that call answered from a local file (`--weights resnet50=FILE`), or randomly.
-- CAT-Net: `Cat_Net` calls `.cuda()` in `__init__` and `forward`; `CatNetLocal`
-  (downstream/catnet.py) skips those calls on a machine without CUDA. Its config (IMDL-BenCo's
+  `model_zoo.load_url` (twice: the RGB and the noise stream). `MVSSNetLocal` (downstream/mvss.py,
+  registered under that name) builds it with that call answered from a local file (`--weights
+  resnet50=FILE`), or randomly.
+- CAT-Net: `Cat_Net` calls `.cuda()` in `__init__` and `forward`; `CatNetLocal` (downstream/catnet.py,
+  registered under that name) skips those calls on a machine without CUDA. Its config (IMDL-BenCo's
   CAT_full.yaml) is written with the HRNet and DCT-stream weight paths given here. Its input comes
   from `CatNetDataset` (downstream/catnet.py), not from IMDL-BenCo's dataset and
   `cat_net_post_func`, which hand it a constant image and the DCT of a re-saved one: RGB in
@@ -29,11 +30,12 @@ import torch
 from torch import nn
 
 from imdl_sigma.errors import BadInputError, MissingWeightsError
+from imdl_sigma.model.registered import registered_model
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    registry_name: str  # the name in IMDL-BenCo's MODELS
+    registry_name: str  # the detector's name in IMDL-BenCo's MODELS (MVSS-Net, CAT-Net: built as their wrappers)
     weights: dict  # weight role → what file it is (for the error message and --help)
     build: Callable[..., nn.Module]  # (spec, weight paths, input size, random_init, tiny)
     amp: bool = True  # IMDL-BenCo runs TruFor with --if_not_amp (NaN losses under AMP)
@@ -68,23 +70,18 @@ def required(weights: dict, role: str, spec: DetectorSpec, allow_random: bool) -
 # ---- builders ------------------------------------------------------------------------------
 
 def build_iml_vit(spec, weights, size, random_init, tiny):
-    from IMDLBenCo.registry import MODELS
-
     mae = required(weights, "vit", spec, allow_random=random_init)
     extra = dict(fpn_channels=32, mlp_embeding_dim=32) if tiny else {}
-    return MODELS.get("IML_ViT")(input_size=size, vit_pretrain_path=mae, **extra)
+    return registered_model(spec.registry_name)(input_size=size, vit_pretrain_path=mae, **extra)
 
 
 def build_pscc_net(spec, weights, size, random_init, tiny):
-    from IMDLBenCo.registry import MODELS
-
     hrnet = required(weights, "hrnet", spec, allow_random=random_init)
-    return MODELS.get("PSCC_Net")(input_size=size, pretrain_path=hrnet or "")  # None raises TypeError upstream
+    # "" rather than None: None raises a TypeError upstream
+    return registered_model(spec.registry_name)(input_size=size, pretrain_path=hrnet or "")
 
 
 def build_trufor(spec, weights, size, random_init, tiny):
-    from IMDLBenCo.registry import MODELS
-
     allow = random_init
     noiseprint = required(weights, "noiseprint", spec, allow)
     mit_b2 = required(weights, "mit_b2", spec, allow)
@@ -93,8 +90,9 @@ def build_trufor(spec, weights, size, random_init, tiny):
         scratch = Path(tempfile.mkdtemp(prefix="trufor_random_"))
         noiseprint, mit_b2 = random_trufor_weights(scratch)
     try:
-        return MODELS.get("Trufor")(phase=2, np_pretrain_weights=noiseprint, mit_b2_pretrain_weights=mit_b2,
-                                    config_path=str(statics("configs", "trufor.yaml")))
+        return registered_model(spec.registry_name)(phase=2, np_pretrain_weights=noiseprint,
+                                                    mit_b2_pretrain_weights=mit_b2,
+                                                    config_path=str(statics("configs", "trufor.yaml")))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -113,16 +111,12 @@ def random_trufor_weights(folder: Path) -> tuple[str, str]:
 
 
 def build_mvss_net(spec, weights, size, random_init, tiny):
-    from .mvss import MVSSNetLocal
-
     resnet = required(weights, "resnet50", spec, allow_random=random_init)
-    return MVSSNetLocal(resnet50_weights=resnet or "")
+    return registered_model("MVSSNetLocal")(resnet50_weights=resnet or "")
 
 
 def build_cat_net(spec, weights, size, random_init, tiny):
     import yaml
-
-    from .catnet import CatNetLocal
 
     allow = random_init
     hrnet, dct = required(weights, "hrnet_w48", spec, allow), required(weights, "dct", spec, allow)
@@ -137,7 +131,7 @@ def build_cat_net(spec, weights, size, random_init, tiny):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle)
     try:
-        return CatNetLocal(cfg_file=handle.name)
+        return registered_model("CatNetLocal")(cfg_file=handle.name)
     finally:
         Path(handle.name).unlink(missing_ok=True)
 
@@ -149,10 +143,8 @@ def cat_net_input(dataset, train: bool, config):
 
 
 def build_mtcl(spec, weights, size, random_init, tiny):
-    from .mtcl import MTCL
-
     encoder = required(weights, "mit_b5", spec, allow_random=random_init)
-    return MTCL(encoder_weights=encoder or "", encoder_size="tiny" if tiny else "b5")
+    return registered_model(spec.registry_name)(encoder_weights=encoder or "", encoder_size="tiny" if tiny else "b5")
 
 
 DETECTORS: dict[str, DetectorSpec] = {

@@ -1,6 +1,7 @@
-"""Configuration dataclasses: one per network component, every number of the spec a field.
+"""Configuration dataclasses: one per network component, every number of the paper's method (Sec. 3,
+4.1) a field.
 
-``SigmaConfig.preset(name)`` gives the three configurations the project uses:
+``SigmaConfig.preset(name)`` gives the four configurations the project uses:
 
 * ``base``    – the paper's network (frozen DINOv2-Base, d=256, 2 DRBs, K=2).
 * ``base_random`` – ``base`` with DINOv2-B's architecture randomly initialised (benchmarks).

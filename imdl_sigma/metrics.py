@@ -1,4 +1,4 @@
-"""Pixel F1 / IoU per image (spec §7).
+"""Pixel F1 / IoU per image, the scores of the paper's Tables 1-3 (Sec. 4).
 
 On a non-empty ground truth these equal IMDL-BenCo's `PixelF1` / `PixelIOU`. IMDL-BenCo
 scores an empty ground truth as 0 whatever the prediction; here an empty ground truth with an

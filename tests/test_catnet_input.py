@@ -11,6 +11,7 @@ from PIL import Image
 from downstream.catnet import CatNetDataset
 from downstream.detectors import build_detector, detector_spec
 from downstream.finetune import FinetuneConfig, benco_dataset
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where the detectors are built)
 from imdl_sigma.data.benco_datasets import write_json_dataset
 from imdl_sigma.errors import BadInputError
 

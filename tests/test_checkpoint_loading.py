@@ -6,6 +6,7 @@ import logging
 import pytest
 import torch
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.errors import BadInputError
 from imdl_sigma.model import SigmaNet

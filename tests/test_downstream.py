@@ -11,6 +11,7 @@ import torch
 from downstream.detectors import DETECTORS, build_detector
 from downstream.finetune import FinetuneConfig, finetune
 from downstream.table2 import run_table2
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where the detectors are built)
 from imdl_sigma.data.benco_datasets import write_json_dataset
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.synth.generator import SynthConfig, synthesize

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.annotation.annotate import AnnotateConfig, FilterConfig, annotate
 from imdl_sigma.inference.annotator import Annotator
 from imdl_sigma.config import SigmaConfig

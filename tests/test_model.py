@@ -35,7 +35,7 @@ def test_shapes_through_every_module(size):
 
 
 def test_pyramid_sizes_match_paper_lattice():
-    # 518 px → 37×37 lattice → pyramid 37, 19, 10 (spec §5)
+    # 518 px → 37×37 lattice → pyramid 37, 19, 10 (paper Sec. 3.2.4)
     import math
 
     factors = SigmaConfig().decoder.pyramid_factors

@@ -23,3 +23,19 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
 def test_top_level_packages_exist():
     for package in ("imdl_sigma", "registry", "downstream", "benchmarks"):
         assert (ROOT / package / "__init__.py").is_file()
+
+
+def readme_layout() -> list[str]:
+    section = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    return section.split("```\n", 2)[1].splitlines()
+
+
+def test_every_file_and_folder_the_readme_layout_names_exists():
+    named = []
+    for line in readme_layout():
+        folder, _, caption = line.partition(" ")
+        named.append(folder)
+        if folder.endswith("/"):
+            named += [folder + word for word in re.findall(r"[\w/]+\.(?:py|md)\b|\b[a-z_0-9]+/", caption)]
+    missing = [path for path in named if not (ROOT / path).exists()]
+    assert len(named) > 40 and not missing

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, where training builds them)
 from imdl_sigma.config import SigmaConfig
 from imdl_sigma.model.checkpoint import load_checkpoint
 from imdl_sigma.model.losses import dice_loss, segmentation_loss

@@ -1,7 +1,9 @@
-"""Training-free and learned mask generators compared with SIGMA (paper Table 1).
+"""Training-free and learned mask generators compared with SIGMA (paper Sec. 4.1, Table 1).
 
-Learned baselines (`LEARNED_BASELINES`): `benco train --model NAME` trains them on the same
-Stage I pairs as SIGMA; `benco bench masks --methods NAME --NAME-checkpoint CKPT` scores them.
+`LEARNED_BASELINES` names the learned ones as the command line does and as IMDL-BenCo's MODELS does
+(`registry` registers them there): `benco train --model NAME` builds one by that name and trains it
+on the same Stage I pairs as SIGMA (training/stage1.py); `benco bench masks --methods NAME
+--NAME-checkpoint CKPT` scores it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class LearnedBaseline:
     architecture: str  # name in IMDL-BenCo's MODELS
-    module: str  # where the model class lives
+    module: str  # where the model class lives (imported on first use: `benco --help` stays light)
     scored: bool = True  # produces masks (`ddpm-unet` is DDPM-CD's pretraining only)
 
     @property

@@ -1,4 +1,4 @@
-"""Pixel-differencing baselines (spec §8): PixDiff-Fixed(τ), -Fixed-morph, -Otsu."""
+"""Pixel-differencing baselines (paper Sec. 4.1, Table 1): PixDiff-Fixed(τ), -Fixed-morph, -Otsu."""
 
 from __future__ import annotations
 

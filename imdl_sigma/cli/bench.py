@@ -10,6 +10,7 @@ from ..errors import BadInputError
 from .flags import ConfigFlags, add_options, given_options, overrides, signature_options
 from .options import (add_baseline_checkpoints, add_grounding_flags, detector_weights, finetune_flags,
                       grounding_config, method_checkpoints)
+from .plugins import load_plugins
 
 HELP = "paper tables: masks, robustness, detectors, speed"
 PERTURBATIONS = {"jpeg": "JPEG qualities", "noise": "Gaussian noise σ, images in [0,1]",
@@ -144,6 +145,7 @@ def add_detectors(parser) -> None:
 def run_detectors(args) -> int:
     from downstream.table2 import run_table2, test_sets
 
+    load_plugins()  # the detectors are built by name from IMDL-BenCo's MODELS
     run_table2(args.models.split(","), args.train, test_sets(args.tests.split(",")), args.out,
                finetune_flags().build(args), weights=detector_weights(args.weights), random_init=args.random_init)
     print((Path(args.out) / "table2.md").read_text(), end="")

@@ -1,4 +1,5 @@
-"""`benco finetune`: an IMDL-BenCo detector fine-tuned on a (SIGMA-annotated) dataset."""
+"""`benco finetune`: an IMDL-BenCo detector, built by name from IMDL-BenCo's MODELS once `registry` is
+imported (cli/plugins.py), fine-tuned on a (SIGMA-annotated) dataset."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from .flags import parse_pairs
 from .options import finetune_flags
+from .plugins import load_plugins
 
 HELP = "fine-tune an IMDL-BenCo detector on a (SIGMA-annotated) dataset"
 
@@ -28,6 +30,7 @@ def run(args) -> int:
     from downstream.detectors import detector_spec
 
     detector_spec(args.model)  # an unknown name fails before IMDL-BenCo is imported
+    load_plugins()  # the detectors are built by name from IMDL-BenCo's MODELS
     from downstream.finetune import finetune
     from downstream.table2 import test_sets
 

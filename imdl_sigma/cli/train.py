@@ -1,12 +1,14 @@
-"""`benco train`: the SIGMA annotator (Stage I / Stage II), or a learned baseline of Table 1."""
+"""`benco train`: a model built by its name in IMDL-BenCo's MODELS (cli/plugins.py fills it): the SIGMA
+annotator (Stage I / Stage II), a learned baseline of Table 1, or a plugin's pair model."""
 
 from __future__ import annotations
 
 from ..errors import BadInputError
 from .flags import ConfigFlags, add_set_flag, overrides
 from .options import add_grounding_flags, check_backbone_weights, check_weights_source, grounding_config
+from .plugins import add_plugin_flag, load_plugins
 
-HELP = "train the SIGMA annotator (Stage I / Stage II)"
+HELP = "train the SIGMA annotator (Stage I / Stage II), a learned baseline or a plugin's model"
 
 
 def train_flags() -> ConfigFlags:
@@ -23,8 +25,11 @@ def stage2_flags() -> ConfigFlags:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", default="sigma",
-                        help="sigma (default), or a learned baseline of Table 1: ddpm-unet (DDPM-CD's DDPM "
-                             "pretraining on the pairs' images), ddpm-cd, meta-cd")
+                        help="the model, by its name in IMDL-BenCo's MODELS after `registry` and the plugins are "
+                             "imported: sigma (default; SIGMA or a registered subclass of it: Stage I / II), a "
+                             "learned baseline of Table 1: ddpm-unet (DDPM-CD's DDPM pretraining on the pairs' "
+                             "images), ddpm-cd, meta-cd; or any registered pair model (a `config_class` and "
+                             "ChangeModel's contract, imdl_sigma/training/stage1.py), trained on Stage I pairs")
     parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
     parser.add_argument("--pairs", required=True, help="training pairs manifest (JSON Lines)")
     parser.add_argument("--val-pairs", help="validation pairs manifest, scored every epoch")
@@ -50,20 +55,33 @@ def add_arguments(parser) -> None:
     stage2.add_argument("--vae", help="Stable Diffusion VAE folder (SD 1.5 or SDXL, the corpus's editor's)")
     stage2_flags().add(stage2)
     add_grounding_flags(parser)
+    add_plugin_flag(parser)
+
+
+def architecture_of(model: str) -> str:
+    """--model → the model's name in IMDL-BenCo's MODELS: `sigma` and Table 1's method names (any
+    case), or a registered name as it is."""
+    from ..baselines import LEARNED_BASELINES
+
+    if model.lower() == "sigma":
+        return "SIGMA"
+    spec = LEARNED_BASELINES.get(model.lower())
+    return spec.architecture if spec else model
 
 
 def run(args) -> int:
-    from ..baselines import LEARNED_BASELINES
+    from ..model import SIGMA
+    from ..model.registered import registered_model
 
-    model = args.model.lower()
-    if model != "sigma" and model not in LEARNED_BASELINES:
-        raise BadInputError(f"benco train trains the annotator (--model sigma) or a learned baseline "
-                            f"({', '.join(LEARNED_BASELINES)}); got '{args.model}'. Detectors are trained with "
-                            "`benco finetune`")
-    if model in LEARNED_BASELINES:
-        print(train_learned_baseline(model, args))
+    load_plugins(args.plugin)
+    architecture = architecture_of(args.model)
+    model = registered_model(architecture, hint="; a plugin's model: --plugin MODULE. `benco train --model` takes "
+                             "sigma, ddpm-unet, ddpm-cd, meta-cd or a registered pair model; detectors are trained "
+                             "with `benco finetune`")
+    if isinstance(model, type) and issubclass(model, SIGMA):
+        print(train_sigma(args, architecture))
     else:
-        print(train_sigma(args))
+        print(train_pair(args, architecture))
     return 0
 
 
@@ -77,7 +95,7 @@ def sigma_config(args):
     return config
 
 
-def train_sigma(args):
+def train_sigma(args, architecture: str):
     config = sigma_config(args)
     grounding = grounding_config(args, required=False)
     grounder = None
@@ -88,7 +106,7 @@ def train_sigma(args):
             raise BadInputError("grounding while training needs --intent-cache DIR to store the maps it computes")
         grounder = LangSAMGrounder.load(grounding)
     common = dict(val_pairs=args.val_pairs, resume=args.resume, intent_cache=args.intent_cache, grounder=grounder,
-                  init=args.init)
+                  init=args.init, architecture=architecture)
     if args.stage == 1:
         from ..training.stage1 import train_stage1
 
@@ -103,14 +121,18 @@ def train_sigma(args):
     return train_stage2(args.pairs, args.unlabeled_pairs or [], args.out, config, train_config, stage2, args.vae, **common)
 
 
-def train_learned_baseline(name: str, args):
-    from ..baselines.train import resolve_baseline_config, train_baseline
+def train_pair(args, architecture: str):
+    """A registered pair model other than SIGMA, on Stage I pairs."""
+    from ..baselines import LEARNED_BASELINES
+    from ..training.stage1 import pair_model_config, train_pair_model
 
     if args.stage != 1 or args.cache_features or args.intent_cache or args.unlabeled_pairs:
-        raise BadInputError(f"--model {name} trains on Stage I pairs only (no --stage 2, --cache-features, "
+        raise BadInputError(f"--model {args.model} trains on Stage I pairs only (no --stage 2, --cache-features, "
                             "--intent-cache or --unlabeled-pairs)")
-    config = resolve_baseline_config(name, args.config or "", overrides(args), args.backbone_weights)
+    config = pair_model_config(architecture, args.config or "", overrides(args), args.backbone_weights)
     if args.backbone_weights:
         check_weights_source(args.backbone_weights, "--backbone-weights")
-    return train_baseline(name, args.pairs, args.out, config, train_flags().build(args), val_pairs=args.val_pairs,
-                          resume=args.resume, init=args.init)
+    # DDPM-CD's DDPM pretraining (ddpm-unet) predicts no mask: nothing to score on --val-pairs
+    predicts_masks = all(spec.scored for spec in LEARNED_BASELINES.values() if spec.architecture == architecture)
+    return train_pair_model(architecture, args.pairs, args.out, config, train_flags().build(args),
+                            val_pairs=args.val_pairs if predicts_masks else None, resume=args.resume, init=args.init)

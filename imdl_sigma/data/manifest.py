@@ -1,4 +1,4 @@
-"""The pairs manifest (interfaces.md): JSON Lines, one pair per line, paths relative to the file."""
+"""The pairs manifest: JSON Lines, one pair per line, paths relative to the file."""
 
 from __future__ import annotations
 

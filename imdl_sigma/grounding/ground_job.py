@@ -1,6 +1,6 @@
 """`benco ground`: parse + intent map for every pair once, batched and resumable.
 
-Grounding maps do not depend on SIGMA's weights (spec §3), so they are computed once, before
+Grounding maps do not depend on SIGMA's weights (paper Sec. 3.2.2, eq. 7-8), so they are computed once, before
 any DataLoader, and read by training (`SigmaPairDataset(intent_cache=...)`; a trainer given
 grounding weights fills the cache's misses here first) and annotation (`--intent-cache`).
 """

@@ -1,6 +1,6 @@
 """Rule-based Semantic Transformation Parser: instruction → (original, edited, action).
 
-The offline default, and the fallback of the LLM parser (spec §3); `ACTIONS` is the parsers'
+The offline default, and the fallback of the LLM parser (the paper's STP, Sec. 3.2.2); `ACTIONS` is the parsers'
 (and ACSF's) vocabulary. Output keys match
 `benco parse`: {"original", "edited", "action", "source"}; an absent concept is None.
 """

@@ -1,1 +1,2 @@
-"""Inference: the `Predictor` protocol every mask generator follows, and SIGMA's `Annotator`."""
+"""Inference: the `Predictor` protocol every mask generator follows, SIGMA's `Annotator` (the Python API)
+and the boundary refinement of its masks at the edited image's resolution (refine.py)."""

@@ -1,4 +1,4 @@
-"""FPN mask decoder with residual fusion and the mask head (paper §3.2.4, spec §5)."""
+"""FPN mask decoder with residual fusion and the mask head (paper Sec. 3.2.4)."""
 
 from __future__ import annotations
 

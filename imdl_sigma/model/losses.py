@@ -1,4 +1,4 @@
-"""Losses of both training stages (spec §6), and the output every mask model returns.
+"""Losses of both training stages (paper Sec. 3.3), and the output every mask model returns.
 
 In the model layer because the models' `forward` computes L_seg when given a mask; the
 training stages import them from here."""

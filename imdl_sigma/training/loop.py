@@ -1,7 +1,8 @@
-"""What both training stages share: distributed set-up, the model built as IMDL-BenCo's train.py
-builds a registered one (class, config JSON path, loss weights), AdamW + warm-up/cosine schedule, gradient accumulation, bf16 autocast on GPU,
-checkpoints with optimizer and step, `--resume`, TensorBoard scalars and mask images, a JSONL
-log and a progress bar. A stage supplies the batches and a `step_fn(batch) -> StepResult`.
+"""What every training run shares: distributed set-up, the model built by its name in IMDL-BenCo's
+MODELS as IMDL-BenCo's train.py builds a registered one (config JSON path, loss weights), AdamW +
+warm-up/cosine schedule, gradient accumulation, bf16 autocast on GPU, checkpoints with optimizer
+and step, `--resume`, TensorBoard scalars and mask images, a JSONL log and a progress bar. A stage
+supplies the batches and a `step_fn(batch) -> StepResult`.
 
 The loop is our own rather than IMDL-BenCo's `train_one_epoch` because SIGMA's samples carry a
 second image and an intent map, Stage II needs a teacher and several losses per step, and
@@ -28,8 +29,8 @@ from ..config import ConfigFile
 from ..distributed import setup_distributed
 from ..errors import BadInputError
 from ..metrics import ScoreAccumulator
-from ..model import SIGMA
 from ..model.checkpoint import apply_weights, load_checkpoint, save_checkpoint
+from ..model.registered import registered_model
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,15 @@ def evaluate(model, loader, device, threshold: float) -> dict:
 
 
 class TrainRun:
-    """One training run of a model in IMDL-BenCo's contract (`model_class`: SIGMA by default, or a
-    learned baseline's class; the name it is registered under in IMDL-BenCo's MODELS is its class
-    name) in `out_dir`; `stage` and the architecture are recorded in checkpoints and logs."""
+    """One training run in `out_dir` of the model registered as `architecture` in IMDL-BenCo's MODELS
+    (SIGMA by default; the registering module, e.g. `registry`, is imported first). The model follows
+    IMDL-BenCo's contract, takes `config` (the path of `model_config` as JSON), `bce_weight` and
+    `dice_weight`, and keeps its network as `.net` (what checkpoints hold); `stage` and
+    `architecture` are recorded in checkpoints and logs."""
 
     def __init__(self, out_dir: str | Path, model_config: ConfigFile, config: TrainConfig, stage: int,
-                 meta: dict, progress: bool = True, model_class: type | None = None) -> None:
+                 meta: dict, progress: bool = True, architecture: str = "SIGMA") -> None:
+        model_class = registered_model(architecture)  # an unknown name fails before the run folder is made
         self.progress = progress
         self.rank, self.world, self.device = setup_distributed()
         # albumentations draws its augmentations from `random`: seeded too, so a run without
@@ -105,8 +109,7 @@ class TrainRun:
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.model_config, self.config, self.stage = model_config, config, stage
-        model_class = model_class or SIGMA
-        self.architecture = architecture = model_class.__name__
+        self.architecture = architecture
         config_path = self.out / "model_config.json"
         if self.rank == 0:
             model_config.to_json(config_path)

@@ -1,4 +1,4 @@
-"""Stage II: adaptation to real editing corpora without masks (spec §6).
+"""Stage II: adaptation to real editing corpora without masks (paper Sec. 3.3).
 
 Each optimizer step takes one labeled batch (Stage I data, L_seg) and one unlabeled batch of
 editing pairs (x_s, x_e). The unlabeled batch gives three more terms:
@@ -85,9 +85,10 @@ def concat_levels(differences: list) -> torch.Tensor:
 def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sigma_config: SigmaConfig,
                  config: TrainConfig, stage2: Stage2Config, vae: VaeRoundtrip | str | None, init: str | None = None,
                  val_pairs: str | None = None, resume: str | None = None, intent_cache: str | None = None,
-                 grounder=None, progress: bool = True) -> Path:
+                 grounder=None, progress: bool = True, architecture: str = "SIGMA") -> Path:
     """`vae`: a synth.vae.VaeRoundtrip, or the folder (or hub id) of one, loaded once the inputs are
-    checked (SD 1.5 or SDXL VAE, the one of the corpus's editor); `init`: the Stage I checkpoint to adapt."""
+    checked (SD 1.5 or SDXL VAE, the one of the corpus's editor); `init`: the Stage I checkpoint to adapt;
+    `architecture`: the model's name in IMDL-BenCo's MODELS (SIGMA, or a registered subclass of it)."""
     if not vae:
         raise BadInputError("Stage II's calibration loss needs a Stable Diffusion VAE: pass --vae DIR")
     unlabeled = [pair for manifest in unlabeled_pairs for pair in read_manifest(manifest)]
@@ -98,7 +99,7 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
     data_args = dataset_args(sigma_config, intent_cache)
     labeled = labeled_pairs(train_pairs)
     coverage = prepare_intent_maps(sigma_config, labeled + unlabeled, val_pairs, data_args, grounder, progress)
-    run = TrainRun(out_dir, sigma_config, config, stage=2, progress=progress, meta={
+    run = TrainRun(out_dir, sigma_config, config, stage=2, progress=progress, architecture=architecture, meta={
         "train_pairs": train_pairs, "unlabeled_pairs": unlabeled_pairs, "init": init, "stage2": asdict(stage2),
         "intent_maps": coverage})
     run.extra_state["intent_maps"] = lambda: coverage

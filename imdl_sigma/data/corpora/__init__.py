@@ -1,7 +1,7 @@
 """Readers for the editing corpora and evaluation sets, as published, exporting to the pairs manifest.
 
 `open_corpus(name, root)` streams CorpusSample objects; `export_corpus` writes them as a
-manifest (interfaces.md). Each entry of CORPORA reads its release's own layout and says where
+manifest (data/manifest.py). Each entry of CORPORA reads its release's own layout and says where
 that layout was taken from (`source`); every column / folder name can be overridden, since
 corpora get re-uploaded with other names. A corpus's own category column is kept, as text, in
 the manifest's `edit_type`; `categories.category_action` maps it to an ACSF action where it can.
