@@ -175,8 +175,9 @@ class GpuBusy:
     def __enter__(self) -> "GpuBusy":
         if self.cuda:
             try:
-                self.smi = subprocess.Popen(["nvidia-smi", f"--id={torch.cuda.current_device()}", "--query-gpu=utilization.gpu",
-                                             "--format=csv,noheader,nounits", "-lms", "200"],
+                self.smi = subprocess.Popen(["nvidia-smi", f"--id={torch.cuda.current_device()}",
+                                             "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                             "-lms", "200"],
                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             except OSError:
                 self.cuda = False

@@ -177,7 +177,8 @@ class AlignConfig:
     enabled: bool = False
     blur_sigmas: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # px at the edited size; 0 (no blur) always tried
     tone_degree: int = 2  # degree of the per-channel tone polynomial
-    jpeg_qualities: tuple = (20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)  # re-compressions tried last; () off
+    # re-compressions tried last (only those next to the quality read from the edited image); () off
+    jpeg_qualities: tuple = (20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
     max_tone_change: float = 0.3  # a fitted curve moving a level (0–1) more than this is an edit: not applied
     trim: float = 0.7  # share of lowest-residual pixels that the fit and its score use
     fit_iterations: int = 3  # trimmed least-squares fits, the first on the pixels closest to identity

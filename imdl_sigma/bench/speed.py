@@ -7,8 +7,9 @@ one batch), head (everything after the backbone), refinement (the pixel differen
 boundary snap, `config.refine`), filters (the quality flags) and write (resize to the edited
 size, threshold, PNG). End to end is `benco annotate`'s own loop on the same manifest (grounding
 included when weights are given), after its models are loaded. Without decode workers the
-stages' s/pair add up to the end-to-end s/pair; with `--workers N` decoding and alignment run
-beside the network, and `overlap_s_per_pair` is the stage time the pipeline hid.
+stages' s/pair add up to the end-to-end s/pair (up to the machine's drift between the two runs,
+and the grounding stages, which are reported apart); with `--workers N` decoding and alignment
+run beside the network, and `overlap_s_per_pair` is the stage time the pipeline hid.
 
 With `--grounding-weights DIR --sam-weights FILE`, the grounding stages too, in s/pair:
 detect (GroundingDINO), segment (SAM 2.1), fuse (concept maps + ACSF), each with how far it
@@ -32,6 +33,7 @@ from ..annotation.pipeline import decode_workers
 from ..data.images import save_mask
 from ..data.manifest import read_manifest, write_manifest
 from ..data.tensors import resize_map, resize_square
+from ..errors import BadInputError
 from ..grounding.cache import parse_many
 from ..inference.annotator import Annotator
 from ..inference.refine import pixel_difference
@@ -93,10 +95,13 @@ def stage_seconds(pairs, annotator: Annotator, batch_size: int, out: Path) -> di
     return watch.seconds
 
 
+def pairs_per_second(seconds: dict[str, float], pairs: int) -> dict[str, float]:
+    return {stage: round(pairs / spent, 2) for stage, spent in seconds.items()}
+
+
 def stage_throughput(pairs, annotator: Annotator, batch_size: int, out: Path) -> dict[str, float]:
     """pairs/s of each stage alone (`stage_seconds`)."""
-    return {stage: round(len(pairs) / seconds, 2)
-            for stage, seconds in stage_seconds(pairs, annotator, batch_size, out).items()}
+    return pairs_per_second(stage_seconds(pairs, annotator, batch_size, out), len(pairs))
 
 
 def grounding_stages(pairs, grounder, epsilon: float, batch_size: int) -> dict:
@@ -152,6 +157,8 @@ def run_speed(pairs_path: str, checkpoint: str | None = None, batch_size: int = 
         write_manifest(manifest, pairs)
         stats = annotate([str(manifest)], str(Path(tmp) / "out"), checkpoint=checkpoint, config=config,
                          grounding=grounding, progress=False)
+    if not stats["pairs_per_second"]:
+        raise BadInputError(f"{pairs_path}: no pair could be annotated (see the errors above)")
     end_to_end = 1 / stats["pairs_per_second"]  # s/pair of the annotate loop
     stage_sum = sum(seconds.values()) / len(pairs)
     return {
@@ -159,7 +166,7 @@ def run_speed(pairs_path: str, checkpoint: str | None = None, batch_size: int = 
         "config": annotator.config.name, "input": annotator.config.backbone.image_size,
         "alignment": annotator.config.align.enabled, "refinement": annotator.config.refine.enabled,
         "threads": torch.get_num_threads(), "decode_workers": decode_workers(workers, annotator.device),
-        "pairs_per_s_per_stage": {stage: round(len(pairs) / s, 2) for stage, s in seconds.items()},
+        "pairs_per_s_per_stage": pairs_per_second(seconds, len(pairs)),
         "s_per_pair_per_stage": {stage: round(s / len(pairs), 4) for stage, s in seconds.items()},
         "s_per_pair_stage_sum": round(stage_sum, 4), **report,
         "pairs_per_s_end_to_end": round(1 / end_to_end, 4), "s_per_pair_end_to_end": round(end_to_end, 4),

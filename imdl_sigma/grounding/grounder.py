@@ -8,8 +8,9 @@ paths only.
 Memory is bounded whatever the detector proposes (a random or badly prompted detector passes
 most of its 900 queries over the box threshold): images go through both models `batch_size` at
 a time (by default 2 on CPU, where 8 images of 800 px peak at 6.4 GiB, and 8 beside a GPU),
-GroundingDINO at its processor's size (shorter side 800 for the published checkpoints); each image keeps at most `max_boxes` boxes after the thresholds and box NMS, and SAM's mask
-decoder, which repeats the image embedding once per box, sees `sam_box_chunk` boxes per call.
+GroundingDINO at its processor's size (shorter side 800 for the published checkpoints); each
+image keeps at most `max_boxes` boxes after the thresholds and box NMS, and SAM's mask decoder,
+which repeats the image embedding once per box, sees `sam_box_chunk` boxes per call.
 """
 
 from __future__ import annotations

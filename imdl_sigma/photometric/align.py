@@ -75,7 +75,10 @@ def tone_curves(tone: np.ndarray) -> np.ndarray:
     return np.stack([np.polyval(coefficients[::-1], LEVELS) for coefficients in tone], axis=-1)
 
 
-def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[list[tuple[int, int, int, int]]], int]:
+Box = tuple[int, int, int, int]  # (top, left, bottom, right) px
+
+
+def crop_boxes(shape: tuple[int, int], config: AlignConfig, margin: int) -> tuple[list[list[Box]], int]:
     """Rows of (top, left, bottom, right) crops, a grid that the parameters are estimated on, and
     the px of context each has inside the image (`margin`; 0 for a tiny image, used whole)."""
     height, width = shape
@@ -99,7 +102,7 @@ class Mosaic:
     lattice), so that a shift, a blur or a JPEG round trip is one call; `samples` reads every
     `step`-th pixel of each crop."""
 
-    def __init__(self, boxes: list[list[tuple[int, int, int, int]]], context: int, step: int) -> None:
+    def __init__(self, boxes: list[list[Box]], context: int, step: int) -> None:
         self.boxes, self.context, self.step = boxes, context, step
         top, left, bottom, right = boxes[0][0]
         self.height, self.width = bottom - top, right - left  # of one crop

@@ -7,7 +7,8 @@ into the steps T_q; a quality fits when the coefficients it quantised to a non-z
 on average closer than `jpeg_step_fit` (a fraction of the step) to that multiple — an image that
 was never quantised, or was blurred afterwards, gives ≈ 0.25, the mean of a uniform remainder.
 Of the fitting qualities the image's own leaves the smallest remainder: a higher quality whose
-steps divide its steps measures the same rounding noise against smaller steps. Used by the alignment to try only the listed qualities around it instead of every one.
+steps divide its steps measures the same rounding noise against smaller steps. Used by the
+alignment to try only the listed qualities around it instead of every one.
 """
 
 from __future__ import annotations
