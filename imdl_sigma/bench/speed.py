@@ -3,8 +3,8 @@
 Stages, timed separately on the same pairs, as `benco annotate` runs them: decode (read, match
 the source to the edited size, resize both to the network's input), alignment (the source fitted
 to the edited image, `config.align`), parse (rules, or the LLM), backbone (source and edited in
-one batch), head (everything after the backbone), refinement (the pixel difference and the
-boundary snap, `config.refine`), filters (the quality flags) and write (resize to the edited
+one batch), head (everything after the backbone), refinement (the pixel difference, the
+boundary snap, `config.refine`, and the mask's quality score), filters (the quality flags) and write (resize to the edited
 size, threshold, PNG). End to end is `benco annotate`'s own loop on the same manifest (grounding
 included when weights are given), after its models are loaded. Without decode workers the
 stages' s/pair add up to the end-to-end s/pair (up to the machine's drift between the two runs,
@@ -87,10 +87,10 @@ def stage_seconds(pairs, annotator: Annotator, batch_size: int, out: Path) -> di
         probs = watch.time("write", lambda: torch.sigmoid(output.logits.float())[:, 0].cpu().numpy())  # one copy
         for pair, prob, source, edited in zip(batch, probs, sources, editeds):
             prob = watch.time("write", resize_map, prob, edited.shape[:2])
-            if config.refine.enabled:
-                prob = watch.time("refinement", lambda: annotator.refine(prob, pixel_difference(source, edited)))
+            prob, quality = watch.time("refinement", lambda: annotator.refine_scored(  # and the quality score
+                prob, pixel_difference(source, edited) if config.refine.enabled else None))
             mask = prob > config.mask_threshold
-            watch.time("filters", quality_flags, source.shape, edited.shape, mask, FilterConfig())
+            watch.time("filters", quality_flags, source.shape, edited.shape, mask, quality, FilterConfig())
             watch.time("write", save_mask, out / f"{pair.id}.png", mask)
     return watch.seconds
 
