@@ -11,9 +11,12 @@ package). Pairs are `benco synth` pairs from the photos bundled with scikit-imag
 several times under new ids (each listing is decoded, annotated and written on its own).
 
 Figures: the annotate job's pairs/s (what `benco annotate` runs after loading its models) for a
-batch-size sweep with the uniform ε prior, with cached intent maps, and with grounding on the fly;
-pairs/s of each stage alone (`imdl_sigma.bench.speed.stage_throughput`); grounding images/s; Stage I
-s/step with and without `--cache-features`; the peak GPU memory of each run.
+batch-size sweep with the uniform ε prior, with cached intent maps, and with grounding on the fly,
+each with the photometric alignment (in the decode workers) and the boundary refinement (on the
+writer's threads) on, as the bundled checkpoint runs them, and the GPU's mean utilisation while it
+ran (`nvidia-smi`, sampled every 200 ms); pairs/s of each stage alone
+(`imdl_sigma.bench.speed.stage_throughput`); grounding images/s; Stage I s/step with and without
+`--cache-features`; the peak GPU memory of each run.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,7 +81,7 @@ def write_checkpoint(work: Path, check: CheckConfig) -> tuple[Path, Path]:
     torch.manual_seed(0)
     backbone_dir = work / "dinov2"
     Dinov2Model(Dinov2Config(**check.dinov2)).save_pretrained(backbone_dir)
-    config = SigmaConfig.preset(check.sigma)
+    config = SigmaConfig.preset(check.sigma).with_overrides({"align.enabled": True, "refine.enabled": True})
     config.backbone = replace(config.backbone, kind="dinov2", pretrained=True, name_or_path=str(backbone_dir), arch={})
     checkpoint = work / "sigma_random.pt"
     save_checkpoint(checkpoint, SigmaNet(config), config, stage=0)
@@ -159,16 +164,54 @@ class GpuMemory:
             self.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 2)
 
 
+class GpuBusy:
+    """Mean GPU utilisation (%) over a block, from `nvidia-smi` sampling every 200 ms (None on
+    CPU or without nvidia-smi)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.samples: list[float] = []
+        self.percent: float | None = None
+
+    def __enter__(self) -> "GpuBusy":
+        if self.cuda:
+            try:
+                self.smi = subprocess.Popen(["nvidia-smi", f"--id={torch.cuda.current_device()}",
+                                             "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                             "-lms", "200"],
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            except OSError:
+                self.cuda = False
+                return self
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self.smi.stdout:
+            if line.strip().isdigit():
+                self.samples.append(float(line))
+
+    def __exit__(self, *_) -> None:
+        if self.cuda:
+            self.smi.terminate()
+            self.smi.wait()
+            self.reader.join()
+            self.percent = round(sum(self.samples) / len(self.samples), 1) if self.samples else None
+
+
 def annotate_rate(annotator: Annotator, pairs: list, out: Path, batch: int, intent_cache=None) -> dict:
-    """pairs/s of the annotate job over `pairs` (a fresh output folder) and its peak GPU memory."""
+    """pairs/s of the annotate job over `pairs` (a fresh output folder), its peak GPU memory and
+    the GPU's mean utilisation."""
     job = AnnotationJob(annotator, out, AnnotateConfig(batch_size=batch, filters=KEEP_ALL), intent_cache=intent_cache)
-    with GpuMemory(annotator.device) as memory:
+    with GpuMemory(annotator.device) as memory, GpuBusy(annotator.device) as busy:
         timing = job.run(pairs, resumable_keys(out, resume=False), progress=False)
     if timing["annotated"] != len(pairs):
         raise RuntimeError(f"{out}: annotated {timing['annotated']} of {len(pairs)} pairs")
     steady = timing["steady_pairs_per_s"]
     return {"pairs_per_s": round(timing["annotated"] / timing["seconds"], 1),
-            "steady_pairs_per_s": round(steady, 1) if steady else None, "peak_gpu_GiB": memory.peak_gib}
+            "steady_pairs_per_s": round(steady, 1) if steady else None, "peak_gpu_GiB": memory.peak_gib,
+            "gpu_busy_percent": busy.percent}
 
 
 def concept_of(instruction: str) -> str:
@@ -217,7 +260,8 @@ def run_check(check: CheckConfig, work: Path, device: torch.device) -> dict:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
         "network": f"{check.sigma} SIGMA over a random DINOv2 ({check.dinov2['hidden_size']} wide, "
                    f"{check.dinov2['num_hidden_layers']} blocks) at {annotator.config.input_size} px, "
-                   + ("bf16 autocast" if annotator.autocast else "float32"),
+                   + ("bf16 autocast" if annotator.autocast else "float32")
+                   + ", photometric alignment and boundary refinement on",
         "pairs": f"{len(pairs)} pairs ({check.unique_pairs} synthetic pairs listed again), short side {check.pair_side} px",
         "decode_workers": "auto", "sweep": sweep, "best_batch": best, "cached_intent": cached,
         "stages": stages, "stages_peak_gpu_GiB": memory.peak_gib, "grounder": grounder_name,
@@ -233,15 +277,16 @@ def gib(value: float | None) -> str:
 
 def report(result: dict) -> str:
     def cells(run: dict) -> list[str]:
+        busy = run["gpu_busy_percent"]
         return [f"{run['pairs_per_s']:,}", f"{run['steady_pairs_per_s']:,}" if run["steady_pairs_per_s"] else "–",
-                gib(run["peak_gpu_GiB"])]
+                gib(run["peak_gpu_GiB"]), "–" if busy is None else f"{busy} %"]
 
     sweep = [[str(b), *cells(r)] for b, r in result["sweep"].items()]
     best = result["best_batch"]
     runs = [["ε prior (no grounding), batch " + str(best), *cells(result["sweep"][best])],
             ["cached intent maps (`--intent-cache`)", *cells(result["cached_intent"])],
             ["grounding on the fly", *cells(result["grounded_annotate"])]]
-    rate_header = ["pairs/s (whole job)", "pairs/s after the first batch", "peak GPU memory"]
+    rate_header = ["pairs/s (whole job)", "pairs/s after the first batch", "peak GPU memory", "GPU busy"]
     stages = [[stage, f"{rate:,}"] for stage, rate in result["stages"].items()]
     stage1, train = result["stage1"], result["train"]
     return (

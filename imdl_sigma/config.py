@@ -194,7 +194,8 @@ class AlignConfig:
     enabled: bool = False
     blur_sigmas: tuple = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)  # px at the edited size; 0 (no blur) always tried
     tone_degree: int = 2  # degree of the per-channel tone polynomial
-    jpeg_qualities: tuple = (20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)  # re-compressions tried last; () off
+    # re-compressions tried last (only those next to the quality read from the edited image); () off
+    jpeg_qualities: tuple = (20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
     max_tone_change: float = 0.3  # a fitted curve moving a level (0–1) more than this is an edit: not applied
     trim: float = 0.7  # share of lowest-residual pixels that the fit and its score use
     fit_iterations: int = 3  # trimmed least-squares fits, the first on the pixels closest to identity
@@ -205,6 +206,12 @@ class AlignConfig:
     grid: int = 3  # crops per side of the image (grid × grid), corner to corner
     sample_stride: int = 3  # every n-th pixel of a crop enters the fit
     min_gain: float = 0.5  # trimmed mean |Δ| (0–255 levels) a candidate must save over the identity
+    blur_coarse_step: int = 2  # the σ candidates (0 first) are tried every n-th, then those between around the best
+    coarse_sample_stride: int = 4  # the coarse σ pass fits every n-th of the sampled pixels
+    jpeg_blocks: int = 64  # the most textured 8×8 luma blocks of the edited image its JPEG quality is read from
+    jpeg_step_fit: float = 0.1  # mean |remainder| (share of a step) below which a quality's steps fit; 0.25: none
+    jpeg_min_step: int = 3  # luma steps smaller than this say too little (rounding noise ≈ 0.4) and are left out
+    jpeg_min_coefficients: int = 200  # fewer quantised coefficients than this (a flat image): no quality read
 
 
 @dataclass

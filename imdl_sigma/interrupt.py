@@ -1,6 +1,6 @@
 """Ctrl-C / SIGTERM in long jobs: stop at a unit-of-work boundary, never inside a write.
 
-From the first line of `benco` on, SIGTERM is Ctrl-C (`sigterm_as_ctrl_c`), so either one
+From the first line of `benco` on, SIGTERM is Ctrl-C (`interrupts_raise`), so either one
 arriving while the command still starts (imports) ends it with one line too. The first signal asks the job to stop after its current unit (a batch); a second one stops it at
 once (KeyboardInterrupt), except inside a `critical()` section (writing a batch's records), where
 it is held until the section ends. The job then reports what is done and how to resume.
@@ -52,16 +52,19 @@ def raise_keyboard_interrupt(signum, frame) -> None:
 
 
 @contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, while the block runs (main thread only)."""
+def interrupts_raise() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt while the block runs (main thread only), whatever
+    handlers the process had before (a fresh interpreter raises on Ctrl-C only; a host process may
+    have replaced that)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    previous = {number: signal.signal(number, raise_keyboard_interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextmanager

@@ -1,12 +1,15 @@
 """Photometric alignment (photometric/align.py): the identity on splices, the global change recovered
 on post-processed pairs, and the edit left out of the fit."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from imdl_sigma.config import AlignConfig, SigmaConfig
-from imdl_sigma.photometric.align import Alignment, align_source, estimate
+from imdl_sigma.photometric.align import Alignment, align_source, coarse_to_fine, estimate
+from imdl_sigma.photometric.jpeg_quality import listed_neighbours, saved_quality
 from imdl_sigma.data.datasets import SigmaPairDataset
 from imdl_sigma.photometric.degrade import jpeg_roundtrip, translate
 from imdl_sigma.data.images import save_mask
@@ -149,3 +152,62 @@ def test_training_pairs_are_aligned_as_at_inference(tmp_path):
     aligned = SigmaPairDataset([pair], 96, align=ON)[0]
     gap = lambda sample: (sample["source_image"] - sample["image"]).abs().mean().item()
     assert gap(aligned) < 0.3 * gap(plain)
+
+
+@pytest.mark.parametrize("quality", [23, 30, 57, 75, 90])
+def test_the_saved_jpeg_quality_is_read_from_the_dct_coefficients(quality):
+    assert saved_quality(jpeg_roundtrip(photo(256, seed=10), quality), ON) == quality
+
+
+def test_no_jpeg_quality_without_quantisation():
+    """A PNG never compressed, or a JPEG blurred since, leaves no steps to read."""
+    source = photo(256, seed=11)
+    assert saved_quality(source, ON) is None
+    assert saved_quality(cv2.GaussianBlur(jpeg_roundtrip(source, 50), (0, 0), 1.0), ON) is None
+
+
+def test_the_listed_qualities_next_to_the_saved_one_are_tried():
+    listed = (20, 30, 50, 75, 95)
+    assert listed_neighbours(30, listed) == [30]
+    assert listed_neighbours(57, listed) == [50, 75]
+    assert listed_neighbours(99, listed) == [95]
+    assert listed_neighbours(None, listed) == []
+
+
+def test_a_clean_splice_stops_before_any_candidate_is_fitted(monkeypatch):
+    """An outside that is the source's own leaves nothing a candidate could save: no search runs."""
+    import imdl_sigma.photometric.align as align
+
+    source = photo(256, seed=12)
+    edited, _ = with_edit(source, share=0.2)
+    monkeypatch.setattr(align, "fit_tone", lambda *_: pytest.fail("a candidate was fitted"))
+    assert estimate(source, edited, ON).is_identity
+
+
+def test_coarse_to_fine_fits_in_full_only_around_the_coarse_minimum():
+    coarse = {((0.0, 0.0), i): score for i, score in enumerate([9, 7, 4, 2, 1, 3, 5, 8, 9])}
+    coarse |= {((1.0, 0.5), i): 0.1 if i == 3 else 9 for i in range(9)}
+    calls = []
+
+    def score(candidate):
+        calls.append(candidate)
+        return coarse[candidate]
+
+    # The shifted source's best σ (index 3) is not on the coarse grid of step 2: the search keeps to
+    # the zero shift's minimum ...
+    assert coarse_to_fine([(0.0, 0.0), (1.0, 0.5)], 9, 2, score) == [((0.0, 0.0), 3), ((0.0, 0.0), 4),
+                                                                     ((0.0, 0.0), 5)]
+    assert sorted(i for _, i in calls) == [0, 0, 2, 2, 4, 4, 6, 6, 8, 8]  # ... every second σ of each shift
+    assert coarse_to_fine([(0.0, 0.0)], 9, 3, score) == [((0.0, 0.0), i) for i in (1, 2, 3, 4, 5)]
+
+
+def test_the_coarse_to_fine_search_keeps_the_exhaustive_answer_on_blur_and_tone():
+    """σ and tone as the search over every candidate finds them."""
+    source = photo(256, seed=13)
+    edited, _ = with_edit(source)
+    x = cv2.GaussianBlur(edited, (0, 0), 1.5).astype(np.float64) / 255
+    edited = np.clip((x ** 0.95 * [1.02, 0.98, 1.0]) * 255 + 0.5, 0, 255).astype(np.uint8)
+    fast = estimate(source, edited, ON)
+    exhaustive = estimate(source, edited, replace(ON, blur_coarse_step=1, coarse_sample_stride=1))
+    assert (fast.sigma, fast.shift, fast.jpeg_quality) == (exhaustive.sigma, exhaustive.shift, exhaustive.jpeg_quality)
+    assert np.allclose(fast.tone, exhaustive.tone)

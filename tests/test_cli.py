@@ -115,12 +115,17 @@ def test_bench_speed_reports_every_stage(synth_pairs, tmp_path, capsys):
     from imdl_sigma.model import SigmaNet
     from imdl_sigma.model.checkpoint import save_checkpoint
 
-    config = SigmaConfig.preset("tiny")
+    config = SigmaConfig.preset("tiny").with_overrides({"align.enabled": True, "refine.enabled": True})
     save_checkpoint(tmp_path / "tiny.pt", SigmaNet(config), config)
     assert main(["bench", "speed", "--pairs", str(synth_pairs), "--checkpoint", str(tmp_path / "tiny.pt"),
                  "--limit", "4", "--batch-size", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["pairs_per_s_per_stage"]) == {"decode", "parse", "backbone", "head", "write"}
+    stages = {"decode", "alignment", "parse", "backbone", "head", "refinement", "filters", "write"}
+    assert set(report["pairs_per_s_per_stage"]) == set(report["s_per_pair_per_stage"]) == stages
+    assert report["alignment"] and report["refinement"] and report["decode_workers"] == 0
+    assert report["s_per_pair_stage_sum"] == pytest.approx(sum(report["s_per_pair_per_stage"].values()), abs=1e-3)
+    assert report["overlap_s_per_pair"] == pytest.approx(
+        report["s_per_pair_stage_sum"] - report["s_per_pair_end_to_end"], abs=1e-3)
     assert report["pairs"] == 4 and report["pairs_per_s_end_to_end"] > 0
 
 

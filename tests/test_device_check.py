@@ -18,8 +18,11 @@ def test_dry_run_measures_every_figure_and_writes_its_section(tmp_path):
     figures = json.loads((work / "device_check.json").read_text())
     assert set(figures["sweep"]) == {"4", "8"}
     runs = [*figures["sweep"].values(), figures["cached_intent"], figures["grounded_annotate"]]
-    assert all(r["pairs_per_s"] > 0 and r["peak_gpu_GiB"] is None for r in runs)  # CPU: no GPU memory
-    assert set(figures["stages"]) == {"decode", "parse", "backbone", "head", "write"}
+    assert all(r["pairs_per_s"] > 0 and r["peak_gpu_GiB"] is None and r["gpu_busy_percent"] is None
+               for r in runs)  # CPU: no GPU memory, no utilisation
+    assert "alignment and boundary refinement on" in figures["network"]
+    assert set(figures["stages"]) == {"decode", "alignment", "parse", "backbone", "head", "refinement", "filters",
+                                      "write"}
     assert figures["grounding"]["images_per_s"] > 0
     assert figures["stage1"]["no cache"] > 0 and figures["stage1"]["cache"] > 0
     # Every run wrote one mask and one record per listed pair (16 listings of 4 synthetic pairs).

@@ -214,6 +214,15 @@ def test_900_proposals_reach_sam_as_top_k_in_fixed_chunks(tiny_detector_dir, gro
     assert growth < 300, f"resident set grew by {growth:.0f} MiB"
 
 
+def test_images_per_call_default_by_device(grounder):
+    """CPU: 2 images per model call (8 full-size images peak over 6 GiB); a GPU batches 8; a set value stays."""
+    assert GroundingConfig().for_device(torch.device("cpu")).batch_size == 2
+    assert GroundingConfig().for_device(torch.device("cuda")).batch_size == 8
+    assert GroundingConfig(batch_size=5).for_device(torch.device("cuda")).batch_size == 5
+    default = LangSAMGrounder(grounder.detector, grounder.processor, grounder.sam, GroundingConfig())
+    assert default.config.batch_size == GroundingConfig().cpu_batch_size
+
+
 def test_nms_then_top_k():
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], dtype=torch.float32)
     scores = torch.tensor([0.9, 0.95, 0.5, 0.6])

@@ -65,7 +65,9 @@ def add_speed(parser) -> None:
 
     parser.add_argument("--pairs", required=True)
     parser.add_argument("--checkpoint", help="SIGMA checkpoint (default: the bundled stand-in)")
-    add_options(parser, signature_options(run_speed, ("batch_size", "limit"), {"limit": "pairs to time"}))
+    add_options(parser, signature_options(run_speed, ("batch_size", "limit", "workers"),
+                                          {"limit": "pairs to time",
+                                           "workers": "decode worker processes end to end (default: as annotate)"}))
     add_grounding_flags(parser)
 
 
@@ -73,7 +75,7 @@ def run_speed(args) -> int:
     from ..bench.speed import run_speed
 
     print(json.dumps(run_speed(args.pairs, args.checkpoint, grounding=grounding_config(args, required=False),
-                               **given_options(args, ("batch_size", "limit"))), indent=2))
+                               **given_options(args, ("batch_size", "limit", "workers"))), indent=2))
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..console import one_line, quiet_dependencies
 from ..errors import BadInputError, JobInterrupted, SigmaError
-from ..interrupt import sigterm_as_ctrl_c
+from ..interrupt import interrupts_raise
 from . import annotate, bench, corpus, demo, finetune, ground, parse, synth, train
 from .options import check_weight_options
 
@@ -83,7 +83,7 @@ def delegate_upstream(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`benco ARGV`: an exit code, and at most one line on stderr (for Ctrl-C / SIGTERM from the start)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    with sigterm_as_ctrl_c():  # before the imports that building the parser starts
+    with interrupts_raise():  # before the imports that building the parser starts
         if argv and (argv[0] in UPSTREAM_COMMANDS or argv[0] in ("-v", "--version")):
             return delegate_upstream(argv)
         command = next((arg for arg in argv if not arg.startswith("-")), None)  # global flags take no value
