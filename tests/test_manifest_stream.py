@@ -1,6 +1,7 @@
 """Manifests streamed and checked beside the work, file names per pair, append-only logs."""
 
 import json
+import threading
 
 import pytest
 
@@ -18,13 +19,22 @@ def lines(count: int, bad: dict[int, str] | None = None) -> str:
     return "".join(row + "\n" for row in rows)
 
 
-def test_a_bad_line_found_after_work_started_stops_the_stream(tmp_path):
+def test_a_bad_line_found_after_work_started_stops_the_stream(tmp_path, monkeypatch):
     manifest = tmp_path / "c" / "pairs.jsonl"
     manifest.parent.mkdir()
     manifest.write_text(lines(3000, {2999: "{torn"}))
-    pairs = ManifestPairs([str(manifest)], skip_bad=False, wait_s=0)  # work may start before the check ends
+    first_pair_used = threading.Event()
+    report_progress = ManifestPairs._passed
+
+    def check_held_until_work_started(self, index: int, number: int) -> None:
+        report_progress(self, index, number)  # its first report lets the first pairs through
+        assert first_pair_used.wait(30)  # and the check goes on only once one is used
+
+    monkeypatch.setattr(ManifestPairs, "_passed", check_held_until_work_started)
+    pairs = ManifestPairs([str(manifest)], skip_bad=False, wait_s=0)
     stream = iter(pairs)
     assert next(stream).id == "p0"
+    first_pair_used.set()
     with pytest.raises(ManifestError, match=r"1 bad line\(s\): .*pairs.jsonl:2999: not valid JSON"):
         list(stream)
 
