@@ -36,7 +36,6 @@ from ..data.tensors import resize_map, resize_square
 from ..errors import BadInputError
 from ..grounding.cache import parse_many
 from ..inference.annotator import Annotator
-from ..inference.refine import pixel_difference
 
 
 def peak_rss_mib() -> float:
@@ -88,7 +87,7 @@ def stage_seconds(pairs, annotator: Annotator, batch_size: int, out: Path) -> di
         for pair, prob, source, edited in zip(batch, probs, sources, editeds):
             prob = watch.time("write", resize_map, prob, edited.shape[:2])
             prob, quality = watch.time("refinement", lambda: annotator.refine_scored(  # and the quality score
-                prob, pixel_difference(source, edited) if config.refine.enabled else None))
+                prob, annotator.differences([source], [edited])[0]))
             mask = prob > config.mask_threshold
             watch.time("filters", quality_flags, source.shape, edited.shape, mask, quality, FilterConfig())
             watch.time("write", save_mask, out / f"{pair.id}.png", mask)
