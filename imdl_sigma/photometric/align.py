@@ -225,8 +225,7 @@ def estimate(source: np.ndarray, edited: np.ndarray, config: AlignConfig) -> Ali
     score, best = min(map(fitted, coarse_to_fine(shifts, len(sigmas), config.blur_coarse_step,
                                                  lambda candidate: fitted(candidate, coarse=True)[0])),
                       key=lambda scored: scored[0])
-    best_score = score if score < identity_score else identity_score
-    best = best if score < identity_score else Alignment()
+    best_score, best = (score, best) if score < identity_score else (identity_score, Alignment())
     # Re-compress as the edited image was saved: on top of the best fit, or of the bare source
     # (JPEG's own smoothing can pass for a blur, and the blur then hides the blocks).
     qualities = listed_neighbours(saved_quality(edited, config), config.jpeg_qualities)
