@@ -21,15 +21,10 @@ import math
 import numpy as np
 
 from ..config import QualityConfig
+from ..metrics import pixel_scores
 from .refine import Refinement
 
 SIGNALS = ("stability", "snapped", "empty")
-
-
-def mask_iou(first: np.ndarray, second: np.ndarray) -> float:
-    """IoU of two bool masks; 1 when both are empty."""
-    union = np.count_nonzero(first | second)
-    return np.count_nonzero(first & second) / union if union else 1.0
 
 
 def logit(p: float) -> float:
@@ -43,7 +38,7 @@ def sigmoid(x: float) -> float:
 def stability(prob: np.ndarray, threshold: float, offset: float) -> float:
     """IoU of `prob` above the thresholds logit⁻¹(logit(threshold) ± offset)."""
     centre = logit(threshold)
-    return mask_iou(prob > sigmoid(centre + offset), prob > sigmoid(centre - offset))
+    return pixel_scores(prob > sigmoid(centre + offset), prob > sigmoid(centre - offset))[1]  # 1 when both empty
 
 
 def quality_signals(prob: np.ndarray, refinement: Refinement, threshold: float,
