@@ -3,8 +3,9 @@
 1. synthesize a small corpus from the photos bundled with scikit-image / scikit-learn (exact masks);
 2. annotate it with the checkpoint (the bundled stand-in by default) into an IMDL-BenCo JsonDataset;
 3. score SIGMA and the PixDiff baselines against the true masks, pair by pair;
-4. write DIR/index.html: what the page shows and how it is scored, the scores, the worst pairs with
-   every method's mask, and every pair with SIGMA's mask coloured true / false positive / missed.
+4. write DIR/index.html: what the page shows and how it is scored, the scores, SIGMA's quality
+   score against its true F1, the worst pairs with every method's mask, and every pair with SIGMA's
+   mask coloured true / false positive / missed.
 """
 
 from __future__ import annotations
