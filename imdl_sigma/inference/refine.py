@@ -142,4 +142,3 @@ def refine(prob: np.ndarray, difference: np.ndarray | None, threshold: float, co
     if resaved and np.count_nonzero(snapped) <= config.resaved_growth * np.count_nonzero(predicted):
         return Refinement(prob, floor, None)
     return Refinement(snapped.astype(np.float32), floor, changed)
-
