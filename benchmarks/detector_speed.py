@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
+import time
 
 import registry  # noqa: F401  (the detectors are built by name from IMDL-BenCo's MODELS)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def seconds_per_step(data: str, detector: str, size: int, batch: int, steps: int, small: bool) -> dict:
@@ -29,9 +24,9 @@ def seconds_per_step(data: str, detector: str, size: int, batch: int, steps: int
     config = FinetuneConfig(epochs=1, batch_size=batch, image_size=size, num_workers=0, warmup_epochs=0)
     with tempfile.TemporaryDirectory(prefix="detector_speed_") as out:
         subset = limited_dataset(data, steps * batch, out)
-        started = cpu_seconds()
+        started = time.process_time()
         results = finetune(detector, subset, {}, out, config, random_init=True, tiny=small, progress=False)
-        cpu = cpu_seconds() - started
+        cpu = time.process_time() - started
     done, wall = results["history"][-1]["steps"], results["history"][-1]["elapsed_s"]
     return {"detector": detector, "small": small, "size": size, "batch": batch, "steps": done,
             "threads": torch.get_num_threads(), "wall_s_per_step": round(wall / done, 3),

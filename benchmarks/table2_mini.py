@@ -44,7 +44,6 @@ from imdl_sigma.data.images import atomic_write_bytes, load_mask
 from imdl_sigma.metrics import ScoreAccumulator
 
 RESULTS_JSON = Path(__file__).parent / "results" / "table2_mini.json"
-ARMS = ("truth", "sigma", "pixdiff")  # and sigma-q10 when the records carry a quality score
 TEST_REGIMES = {"splice": 1.0, "regeneration": 0.0}  # test set → the generator's splice_share
 
 

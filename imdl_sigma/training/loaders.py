@@ -83,7 +83,8 @@ def epoch_batches(loader, sampler):
 
 
 def model_inputs(batch: dict, device, net=None, feature_cache: FeatureCache | None = None) -> dict:
-    """Keyword arguments of SIGMA.forward for a batch (features from the cache when one is used)."""
+    """Keyword arguments of a pair model's forward (SIGMA's, a learned baseline's, a plugin's) for a batch,
+    on `device` (features from the cache when one is used)."""
     intent = batch.get("intent_map")
     inputs = {"image": batch["image"].to(device), "source_image": batch["source_image"].to(device),
               "intent_map": None if intent is None else intent.to(device)}

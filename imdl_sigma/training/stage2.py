@@ -29,7 +29,7 @@ from ..errors import BadInputError
 from ..model.losses import calibration_loss, disentanglement_loss, pseudo_label_loss, weighted_segmentation_loss
 from ..distributed import setup_distributed
 from .loop import StepResult, TrainConfig, TrainRun
-from .loaders import dataset_args, labeled_pairs, pair_loader, prepare_intent_maps, validation_loader
+from .loaders import dataset_args, labeled_pairs, model_inputs, pair_loader, prepare_intent_maps, validation_loader
 
 
 @dataclass
@@ -124,21 +124,18 @@ def train_stage2(train_pairs: str, unlabeled_pairs: list[str], out_dir: str, sig
                 sampler.set_epoch(epoch)
         return zip(forever(labeled_loader), unlabeled_loader)
 
-    def inputs(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        intent = batch.get("intent_map")
-        return (batch["source_image"].to(run.device), batch["image"].to(run.device),
-                None if intent is None else intent.to(run.device))
-
     def step(batches: tuple[dict, dict]) -> StepResult:
         labeled, unlabeled_batch = batches
-        lab_source, lab_edited, lab_intent = inputs(labeled)
-        source, edited, intent = inputs(unlabeled_batch)
+        lab = model_inputs(labeled, run.device)
+        unl = model_inputs(unlabeled_batch, run.device)
+        source, edited, intent = unl["source_image"], unl["image"], unl["intent_map"]
         roundtrip = (vae.tensor(source * std + mean) - mean) / std  # x̃_s, normalised like x_s
         teacher_prob = teacher.edit_prob(source, edited, intent)
-        n_lab, n_unl = len(lab_source), len(source)
-        intents = None if intent is None else torch.cat([lab_intent, intent, intent])
-        out = run.net(image=torch.cat([lab_edited, edited, roundtrip]),
-                      source_image=torch.cat([lab_source, source, source]), intent_map=intents, with_internals=True)
+        n_lab, n_unl = len(lab["source_image"]), len(source)
+        intents = None if intent is None else torch.cat([lab["intent_map"], intent, intent])
+        out = run.net(image=torch.cat([lab["image"], edited, roundtrip]),
+                      source_image=torch.cat([lab["source_image"], source, source]), intent_map=intents,
+                      with_internals=True)
         logits = out["logits"]
         lab_logits, edit_logits, cal_logits = logits.split([n_lab, n_unl, n_unl])
         loss_seg, _ = weighted_segmentation_loss(lab_logits, labeled["mask"].to(run.device).float(),
