@@ -32,9 +32,9 @@ def error_files(out: Path) -> list[Path]:
     return sorted(out.glob("errors_rank*.jsonl"))
 
 
-def read_records(folder: Path) -> dict[str, dict]:
+def read_records(out: Path) -> dict[str, dict]:
     """Finished pairs of every rank; a torn line (killed mid-write) is ignored."""
-    return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
+    return {record["key"]: record for path in record_files(out) for record in read_jsonl(path)}
 
 
 def line_key(line: str) -> str | None:
