@@ -1,12 +1,14 @@
-"""`benco annotate`: masks for every pair of one or more manifests, as an IMDL-BenCo dataset.
+"""`benco annotate`: masks for every pair of one or more manifests or corpora, as an IMDL-BenCo dataset.
 
 Work is batched by stage (parse the batch's instructions, then one SIGMA forward for the batch,
-source and edited images through the backbone together), with decoding and writing overlapped
-with the network (`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first
-writes its masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`;
-`--resume` skips every pair that has a record, so a killed run redoes at most the batches in
-flight and every pair ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
-Under `torchrun`, rank R takes pairs R, R+W, R+2W, ... and rank 0 merges.
+source and edited images through the backbone together; another --method's masks come from its
+Predictor, on the pairs whole), with decoding and writing overlapped with the network
+(`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first writes its masks
+(atomically), then appends one record per pair to `records/rank{R}.jsonl`; `--resume` skips every
+pair that has a record (`runstate.py`), so a killed run redoes at most the batches in flight and
+every pair ends up exactly once. The final merge (`outputs.py`) writes `dataset.json`,
+`manifest.jsonl`, `stats.json` and `errors.jsonl`. Under `torchrun`, rank R takes pairs R, R+W,
+R+2W, ... and rank 0 merges.
 """
 
 from __future__ import annotations
@@ -243,7 +245,8 @@ class AnnotationJob:
         return PendingBatch.from_device(items, probs)
 
     def finish_pair(self, item: tuple, prob: np.ndarray) -> dict:
-        """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
+        """Writer side: the pair's probabilities (SIGMA's (S, S); another method's at the edited size)
+        → mask at the edited size, filters, PNG, the record."""
         pair, parsed, used, intent, source_shape, edited_shape, difference = item
         prob = resize_map(prob, edited_shape)
         quality = None  # only SIGMA scores its masks
