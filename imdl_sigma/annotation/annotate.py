@@ -41,7 +41,7 @@ from ..interrupt import stop_on_signal
 from ..methods import load_predictor
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 from .outputs import merge
-from .runstate import OutLock, fed_inputs, finished_keys, resumable_keys
+from .runstate import SETTINGS, OutLock, check_same_method, fed_inputs, finished_keys, resumable_keys
 
 log = logging.getLogger(__name__)
 
@@ -272,12 +272,6 @@ class AnnotationJob:
         }
 
 
-def check_same_method(settings: Path, method: str) -> None:
-    """One dataset, one mask generator: a run into a folder another method annotated is refused."""
-    if settings.is_file() and (previous := json.loads(settings.read_text())["config"].get("method", "sigma")) != method:
-        raise BadInputError(f"{settings.parent} holds masks of method {previous}, not {method}; choose another --out")
-
-
 def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
              config: AnnotateConfig | None = None, resume: bool = False, skip_bad: bool = False,
              device: str = "cpu", backbone_weights: str | None = None, parser_weights: str | None = None,
@@ -303,7 +297,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out, rank):
-        check_same_method(out / "annotate_config.json", config.method)
+        check_same_method(out, config.method)
         inputs = {"manifests": [str(Path(m).resolve()) for m in manifests],
                   "corpora": {corpus: str(Path(root).resolve()) for corpus, root in (corpora or {}).items()}}
         fed = fed_inputs(out, inputs, extend) if resume or extend else inputs
@@ -342,7 +336,7 @@ def annotate_locked(pairs: ManifestPairs, out: Path, done: set[str], fed: dict, 
     if rank == 0:
         settings = {**fed, "checkpoint": annotator.provenance["checkpoint"], "config": asdict(config),
                     "world_size": world}
-        atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
+        atomic_write_bytes(out / SETTINGS, json.dumps(settings, indent=2).encode())
     mine = (pair for index, pair in enumerate(pairs) if index % world == rank)
     job = AnnotationJob(annotator, out, config, rank, world, cache, parser)
     stream: Iterable[Pair | Unreadable] = mine
