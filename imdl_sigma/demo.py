@@ -280,7 +280,7 @@ def run_demo(out_dir: str = DEMO_OUT, n: int = 24, checkpoint: str | None = None
                           progress=progress, desc="demo scores")
     best_fixed = max((m for m in metrics if m.startswith("pixdiff-fixed@")), key=lambda m: metrics[m]["f1"])
     methods = ["sigma", best_fixed, "pixdiff-morph", "pixdiff-otsu"]
-    views = score_views(out, pairs, methods, out / "masks", read_records(dataset_dir / "records"))
+    views = score_views(out, pairs, methods, out / "masks", read_records(dataset_dir))
     config = predictors["sigma"].config
     facts = {
         "n": len(pairs), "seed": seed, "photos": [photo.name for photo in bundled_photos()],

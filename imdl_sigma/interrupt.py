@@ -1,9 +1,10 @@
 """Ctrl-C / SIGTERM in long jobs: stop at a unit-of-work boundary, never inside a write.
 
 From the first line of `benco` on, SIGTERM is Ctrl-C (`interrupts_raise`), so either one
-arriving while the command still starts (imports) ends it with one line too. The first signal asks the job to stop after its current unit (a batch); a second one stops it at
-once (KeyboardInterrupt), except inside a `critical()` section (writing a batch's records), where
-it is held until the section ends. The job then reports what is done and how to resume.
+arriving while the command still starts (imports) ends it with one line too. The first signal
+asks the job to stop after its current unit (a batch); a second one stops it at once
+(KeyboardInterrupt), except inside a `critical()` section (writing a batch's records), where it
+is held until the section ends. The job then reports what is done and how to resume.
 """
 
 from __future__ import annotations

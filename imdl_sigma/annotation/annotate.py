@@ -1,12 +1,14 @@
-"""`benco annotate`: masks for every pair of one or more manifests, as an IMDL-BenCo dataset.
+"""`benco annotate`: masks for every pair of one or more manifests or corpora, as an IMDL-BenCo dataset.
 
 Work is batched by stage (parse the batch's instructions, then one SIGMA forward for the batch,
-source and edited images through the backbone together), with decoding and writing overlapped
-with the network (`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first
-writes its masks (atomically), then appends one record per pair to `records/rank{R}.jsonl`;
-`--resume` skips every pair that has a record, so a killed run redoes at most the batches in
-flight and every pair ends up exactly once. The final merge writes `dataset.json`, `manifest.jsonl` and `stats.json`.
-Under `torchrun`, rank R takes pairs R, R+W, R+2W, ... and rank 0 merges.
+source and edited images through the backbone together; another --method's masks come from its
+Predictor, on the pairs whole), with decoding and writing overlapped with the network
+(`pipeline.py`: DataLoader workers, a writer thread). Each finished batch first writes its masks
+(atomically), then appends one record per pair to `records/rank{R}.jsonl`; `--resume` skips every
+pair that has a record (`runstate.py`), so a killed run redoes at most the batches in flight and
+every pair ends up exactly once. The final merge (`outputs.py`) writes `dataset.json`,
+`manifest.jsonl`, `stats.json` and `errors.jsonl`. Under `torchrun`, rank R takes pairs R, R+W,
+R+2W, ... and rank 0 merges.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..interrupt import stop_on_signal
 from ..methods import load_predictor
 from .pipeline import DecodedBatch, OutputWriter, PairDecoder, PendingBatch, decode_workers, decoded_batches
 from .outputs import merge
-from .runstate import OutLock, fed_inputs, finished_keys, resumable_keys
+from .runstate import SETTINGS, OutLock, check_same_method, fed_inputs, finished_keys, resumable_keys
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +245,8 @@ class AnnotationJob:
         return PendingBatch.from_device(items, probs)
 
     def finish_pair(self, item: tuple, prob: np.ndarray) -> dict:
-        """Writer side: (S, S) probabilities → mask at the edited size, filters, PNG, the record."""
+        """Writer side: the pair's probabilities (SIGMA's (S, S); another method's at the edited size)
+        → mask at the edited size, filters, PNG, the record."""
         pair, parsed, used, intent, source_shape, edited_shape, difference = item
         prob = resize_map(prob, edited_shape)
         quality = None  # only SIGMA scores its masks
@@ -267,12 +270,6 @@ class AnnotationJob:
             **{f"provenance_{k}": v for k, v in self.annotator.provenance.items()},
             "provenance_grounding": intent["grounding"], "provenance_grounding_why": intent["why"],
         }
-
-
-def check_same_method(settings: Path, method: str) -> None:
-    """One dataset, one mask generator: a run into a folder another method annotated is refused."""
-    if settings.is_file() and (previous := json.loads(settings.read_text())["config"].get("method", "sigma")) != method:
-        raise BadInputError(f"{settings.parent} holds masks of method {previous}, not {method}; choose another --out")
 
 
 def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, name: str | None = None,
@@ -300,7 +297,7 @@ def annotate(manifests: list[str], out_dir: str, checkpoint: str | None = None, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out, rank):
-        check_same_method(out / "annotate_config.json", config.method)
+        check_same_method(out, config.method)
         inputs = {"manifests": [str(Path(m).resolve()) for m in manifests],
                   "corpora": {corpus: str(Path(root).resolve()) for corpus, root in (corpora or {}).items()}}
         fed = fed_inputs(out, inputs, extend) if resume or extend else inputs
@@ -339,7 +336,7 @@ def annotate_locked(pairs: ManifestPairs, out: Path, done: set[str], fed: dict, 
     if rank == 0:
         settings = {**fed, "checkpoint": annotator.provenance["checkpoint"], "config": asdict(config),
                     "world_size": world}
-        atomic_write_bytes(out / "annotate_config.json", json.dumps(settings, indent=2).encode())
+        atomic_write_bytes(out / SETTINGS, json.dumps(settings, indent=2).encode())
     mine = (pair for index, pair in enumerate(pairs) if index % world == rank)
     job = AnnotationJob(annotator, out, config, rank, world, cache, parser)
     stream: Iterable[Pair | Unreadable] = mine

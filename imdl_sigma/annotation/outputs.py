@@ -24,7 +24,7 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     """Write dataset.json, manifest.jsonl, stats.json and errors.jsonl from all ranks' records
     (and a ManiDataset copy under `mani/` when asked)."""
     out = Path(out_dir)
-    records = sorted(read_records(out / "records").values(), key=lambda r: r["key"])
+    records = sorted(read_records(out).values(), key=lambda r: r["key"])
     kept = [r for r in records if r["kept"]]
     entries = [(r["edited"], r["mask"]) for r in kept]
     if with_authentic:

@@ -3,9 +3,10 @@
     decode (DataLoader workers)  →  parse, ground, network (main thread)  →  write (a thread)
 
 Decode workers read each batch's images, match the source to the edited size, resize both to
-the network's square input (uint8, handed over in shared memory and pinned) and load cached
-intent maps. The main thread only queues device work: the edit probabilities come back with one
-non-blocking device → host copy per batch, which the writer thread waits for. The writer
+the network's square input (uint8, handed over in shared memory and pinned; a method that reads
+the pairs whole gets them at the edited size instead) and load cached intent maps. The main
+thread only queues device work: the edit probabilities come back with one non-blocking device →
+host copy per batch, which the writer thread waits for. The writer
 finishes batches strictly in submission order — every mask of a batch (atomic writes), then its
 records, fsync'd — so a record always points at a complete mask and `--resume` redoes at most
 the batches that were in flight.

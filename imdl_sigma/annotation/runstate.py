@@ -6,7 +6,8 @@
 - `errors_rank{R}.jsonl`: one line per failed attempt; a pair retried on --resume may appear
   more than once, and `latest_errors` keeps each pair's last failure unless it has since finished.
 - `annotate_config.json`: the settings of the last run and every manifest or corpus that fed the
-  dataset; a --resume with another input is refused unless it says `--extend`.
+  dataset; a --resume with another input is refused unless it says `--extend`, and a run of
+  another --method is refused.
 - `.lock.rank{R}`: an exclusive lock (flock) held while a run writes; the kernel releases it
   when the process ends, however it ends, so a dead holder never blocks the next run.
 """
@@ -22,6 +23,7 @@ from ..data.jsonl import read_jsonl
 from ..errors import BadInputError
 
 KEY_PREFIX = '{"key": "'  # how every record line starts (the key is its first field)
+SETTINGS = "annotate_config.json"  # the last run's settings and every input that fed the dataset
 
 
 def record_files(out: Path) -> list[Path]:
@@ -32,9 +34,9 @@ def error_files(out: Path) -> list[Path]:
     return sorted(out.glob("errors_rank*.jsonl"))
 
 
-def read_records(folder: Path) -> dict[str, dict]:
+def read_records(out: Path) -> dict[str, dict]:
     """Finished pairs of every rank; a torn line (killed mid-write) is ignored."""
-    return {record["key"]: record for path in sorted(folder.glob("rank*.jsonl")) for record in read_jsonl(path)}
+    return {record["key"]: record for path in record_files(out) for record in read_jsonl(path)}
 
 
 def line_key(line: str) -> str | None:
@@ -77,18 +79,32 @@ def resumable_keys(out: Path, resume: bool) -> set[str]:
     return finished_keys(out)
 
 
+def earlier_settings(out: Path) -> dict | None:
+    """The last run's `annotate_config.json` in `out`, or None before the first run."""
+    config = out / SETTINGS
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise BadInputError(f"{config}: not valid JSON ({err}); it lists what fed this dataset, so --resume "
+                            "cannot go on without it: restore it, or choose another --out") from None
+
+
+def check_same_method(out: Path, method: str) -> None:
+    """One dataset, one mask generator: a run into a folder another method annotated is refused."""
+    earlier = earlier_settings(out)
+    if earlier is not None and (previous := earlier["config"].get("method", "sigma")) != method:
+        raise BadInputError(f"{out} holds masks of method {previous}, not {method}; choose another --out")
+
+
 def fed_inputs(out: Path, inputs: dict, extend: bool) -> dict:
     """Every manifest and corpus that fed the dataset in `out`, with this run's `inputs` added
     ({"manifests": [resolved paths], "corpora": {name: resolved root}}); refuses new ones unless
     `extend` (a --resume with another manifest would merge two datasets silently)."""
-    config = out / "annotate_config.json"
-    if not config.is_file():
+    earlier = earlier_settings(out)
+    if earlier is None:
         return inputs
-    try:
-        earlier = json.loads(config.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise BadInputError(f"{config}: not valid JSON ({err}); it lists what fed this dataset, so --resume "
-                            "cannot go on without it: restore it, or choose another --out") from None
     manifests = list(earlier.get("manifests", []))
     corpora = dict(earlier.get("corpora", {}))
     new = [m for m in inputs["manifests"] if m not in manifests]
