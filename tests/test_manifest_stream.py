@@ -62,6 +62,37 @@ def test_a_key_in_two_manifests_and_an_empty_manifest_are_bad_input(tmp_path):
         ManifestPairs([str(tmp_path / "empty" / "pairs.jsonl")], False)
 
 
+def test_the_check_runs_in_its_own_session_and_ends_when_the_job_stops_reading(tmp_path):
+    import os
+
+    from imdl_sigma.data.pairs import start_check
+
+    manifest = tmp_path / "c" / "pairs.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text(lines(20000))
+    check = start_check([str(manifest)], skip_bad=False)
+    assert os.getsid(check.pid) != os.getsid(0)  # Ctrl-C at the terminal reaches the job, not the check
+    assert json.loads(check.stdout.readline()) == ["passed", 0, 256]
+    check.stdout.close()  # the job is gone: the check's next report finds nobody and it exits quietly
+    assert check.wait(timeout=30) == 0 and check.stderr.read() == b""
+
+
+def test_a_check_that_dies_is_an_error_where_the_pairs_are_used(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from imdl_sigma.data import pairs as pairs_module
+
+    manifest = tmp_path / "c" / "pairs.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text(lines(3))
+    dying = [sys.executable, "-c", "import sys; sys.stderr.write('killed for memory\\n'); sys.exit(3)"]
+    monkeypatch.setattr(pairs_module, "start_check", lambda manifests, skip_bad: subprocess.Popen(
+        dying, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    with pytest.raises(RuntimeError, match="manifest check stopped \\(exit code 3\\): killed for memory"):
+        ManifestPairs([str(manifest)], skip_bad=False)
+
+
 def test_file_stems_are_unique_per_key_and_bounded():
     keys = ["c/a/b", "c/a b", "c/a_b", "c/" + "é" * 300, "c/" + "x" * 1000, "c/..", "c/"]
     stems = [file_stem(key) for key in keys]

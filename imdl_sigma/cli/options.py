@@ -56,7 +56,7 @@ def add_parser_flags(parser, flag: str = "--parser") -> None:
 
 
 def grounding_flags() -> ConfigFlags:
-    from ..grounding.grounder import GroundingConfig
+    from ..grounding.config import GroundingConfig
 
     return ConfigFlags(GroundingConfig, flags={"detector": "grounding_weights"},
                        helps={"detector": "GroundingDINO directory (transformers format) or hub id in the cache",

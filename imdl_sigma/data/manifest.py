@@ -49,10 +49,20 @@ def _relative(path: str, root: Path) -> str:
 
 class ManifestError(BadInputError):
     def __init__(self, path: Path, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
+        self.path, self.problems = path, problems
         lines = "; ".join(f"{path}:{number}: {why}" for number, why in problems[:3])
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         super().__init__(f"{len(problems)} bad line(s): {lines}{more} (fix them, or --skip-bad to skip them)")
+
+
+def corpus_key(corpus: str | None, pair_id: str) -> str:
+    """The key `corpus/id` that names a pair in a job's records, error logs and grounding cache."""
+    return f"{corpus or ''}/{pair_id}"
+
+
+def manifest_corpus(manifest: str | Path) -> str:
+    """The corpus of a manifest's pairs that name none: its folder's name (the resolved path's)."""
+    return Path(manifest).resolve().parent.name
 
 
 def parse_line(text: str, root: Path) -> Pair:

@@ -8,23 +8,23 @@ it in annotation records, error logs and the grounding cache, and `file_stem(key
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import BadInputError
-from .manifest import ManifestError, Pair, manifest_lines
+from .manifest import Pair, corpus_key, manifest_corpus, manifest_lines
+from .manifest_check import failure_from
 
 SLUG_CHARS = 64  # readable part of a file stem; the stem stays far below the 255-byte file name limit
 DIGEST_HEX = 12  # hex digits of the key's SHA-1 in a file stem: tells apart keys that slug alike
 CHECK_WAIT_S = 1.0  # how long making a ManifestPairs waits for its check before work may start
-CHECK_REPORT_LINES = 256  # the check reports its progress every this many lines
-
-
-def corpus_key(corpus: str | None, pair_id: str) -> str:
-    return f"{corpus or ''}/{pair_id}"
 
 
 def pair_key(pair: Pair) -> str:
@@ -39,19 +39,32 @@ def file_stem(key: str) -> str:
     return f"{slug}-{digest}" if slug else digest
 
 
-def manifest_corpus(manifest: str | Path) -> str:
-    return Path(manifest).resolve().parent.name
+def start_check(manifests: list[str], skip_bad: bool) -> subprocess.Popen:
+    """The `manifest_check` process for `manifests`, in a session of its own (Ctrl-C reaches the job
+    alone, which then ends it), reporting on a pipe."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    request = json.dumps({"manifests": manifests, "skip_bad": skip_bad})
+    return subprocess.Popen([sys.executable, "-m", "imdl_sigma.data.manifest_check", request], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def stop_check(check: subprocess.Popen) -> None:
+    if check.poll() is None:
+        check.kill()
+        check.wait()
 
 
 class ManifestPairs:
     """The pairs of several manifests, streamed: no manifest is ever held in memory.
 
-    A thread checks every line once (bad lines, duplicates, empty manifests) while the pairs are
-    used; iterating yields each pair once the check has passed its line, and raises what the
-    check found (a ManifestError lists the bad lines) as soon as it is found, unless `skip_bad`
-    (bad lines and repeated ids are then skipped). Making it waits up to `wait_s` for the
-    check, so a small manifest is checked in full before any work starts, and a million-line
-    one while its first pairs are annotated instead of before."""
+    A process of its own (`manifest_check`) checks every line once (bad lines, duplicates, empty
+    manifests) while the pairs are used; iterating yields each pair once the check has passed its
+    line, and raises what the check found (a ManifestError lists the bad lines) as soon as it is
+    found, unless `skip_bad` (bad lines and repeated ids are then skipped). Making it waits up to
+    `wait_s` for the check, so a small manifest is checked in full before any work starts, and a
+    million-line one while its first pairs are annotated instead of before."""
 
     def __init__(self, manifests: list[str], skip_bad: bool, wait_s: float = CHECK_WAIT_S) -> None:
         self.manifests, self.skip_bad = list(manifests), skip_bad
@@ -64,7 +77,9 @@ class ManifestPairs:
         self.failure: Exception | None = None
         self.ended = False
         self.progress = threading.Condition()
-        threading.Thread(target=self._check_all, name="manifest-check", daemon=True).start()
+        check = start_check(self.manifests, skip_bad)
+        weakref.finalize(self, stop_check, check)  # at the latest when the job's interpreter exits
+        threading.Thread(target=self._follow, args=(check,), name="manifest-check", daemon=True).start()
         with self.progress:
             self.progress.wait_for(lambda: self.ended, timeout=wait_s)
         self._raise_failure()
@@ -76,11 +91,25 @@ class ManifestPairs:
                 pair.corpus = pair.corpus or corpus
             yield number, pair
 
-    def _check_all(self) -> None:
+    def _follow(self, check: subprocess.Popen) -> None:
+        """Take in the check's reports until it ends (on this thread)."""
         count, failure = None, None
         try:
-            count = self._check()
-        except Exception as err:  # re-raised where the pairs are used (an unreadable file, ...)
+            for line in check.stdout:
+                kind, *values = json.loads(line)
+                if kind == "skip":
+                    self.skipped.add(tuple(values))
+                elif kind == "passed":
+                    self._passed(*values)
+                elif kind == "end":
+                    count = values[0]
+                else:
+                    failure = failure_from(values[0])
+            if count is None and failure is None:
+                why = check.stderr.read().decode(errors="replace").strip().splitlines()
+                failure = RuntimeError(f"the manifest check stopped (exit code {check.wait()})"
+                                       + (f": {why[-1]}" if why else ""))
+        except Exception as err:  # re-raised where the pairs are used
             failure = err
         with self.progress:
             self.count, self.failure, self.ended = count, failure, True
@@ -90,31 +119,6 @@ class ManifestPairs:
         with self.progress:
             self.checked = (index, number)
             self.progress.notify_all()
-
-    def _check(self) -> int:
-        keys: set[str] = set()
-        for index, manifest in enumerate(self.manifests):
-            ids: set[str] = set()
-            problems: list[tuple[int, str]] = []
-            for number, pair in self._lines(index):
-                why = pair if isinstance(pair, str) else f"duplicate id '{pair.id}'" if pair.id in ids else None
-                if why is not None:
-                    problems.append((number, why))
-                    self.skipped.add((index, number))
-                elif pair_key(pair) in keys:
-                    raise BadInputError(f"pair {pair_key(pair)} appears in more than one manifest")
-                else:
-                    ids.add(pair.id)
-                    keys.add(pair_key(pair))
-                if number % CHECK_REPORT_LINES == 0:
-                    self._passed(index, number)
-            if problems and not self.skip_bad:
-                raise ManifestError(Path(manifest), problems)
-            if not ids:
-                raise BadInputError(f"{manifest}: no pair in it; a manifest lists one JSON object per "
-                                    "pair, one a line (README, 'Pairs manifest')")
-            self._passed(index, sys.maxsize)
-        return len(keys)
 
     def _raise_failure(self) -> None:
         if self.failure is not None:

@@ -15,7 +15,6 @@ which repeats the image embedding once per box, sees `sam_box_chunk` boxes per c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,28 +22,7 @@ import torch
 from torchvision.ops import nms
 
 from ..errors import MissingWeightsError
-
-
-@dataclass
-class GroundingConfig:
-    detector: str = "IDEA-Research/grounding-dino-base"  # directory or hub id in the local cache
-    sam_config: str = "configs/sam2.1/sam2.1_hiera_s.yaml"  # a config shipped with the sam2 package
-    sam_weights: str = ""  # sam2.1_hiera_small.pt
-    sam_image_size: int = 1024  # SAM's input side (its configs' value)
-    box_threshold: float = 0.30
-    text_threshold: float = 0.25
-    nms_iou: float = 0.5  # boxes overlapping a higher-scored one by more are dropped (Grounded-SAM's value)
-    max_boxes: int = 20  # per image, the highest-scored after thresholds and NMS
-    sam_box_chunk: int = 8  # boxes per SAM mask-decoder call
-    batch_size: int | None = None  # images per GroundingDINO / SAM image-encoder call; None: by device
-    cpu_batch_size: int = 2  # the default on CPU: GroundingDINO-T + SAM 2.1-S peak at 4.7 GiB RSS (8: 6.4)
-    gpu_batch_size: int = 8  # the default beside a GPU, whose memory holds the activations
-
-    def for_device(self, device: torch.device) -> "GroundingConfig":
-        """This config with `batch_size` chosen by `device` when it is not set."""
-        if self.batch_size is not None:
-            return self
-        return replace(self, batch_size=self.gpu_batch_size if device.type == "cuda" else self.cpu_batch_size)
+from .config import GroundingConfig
 
 
 # The toy detector's image processor size (pixels): small enough for CPU tests.
