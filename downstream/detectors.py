@@ -71,7 +71,8 @@ def required(weights: dict, role: str, spec: DetectorSpec, allow_random: bool) -
 
 def build_iml_vit(spec, weights, size, random_init, tiny):
     mae = required(weights, "vit", spec, allow_random=random_init)
-    extra = dict(fpn_channels=32, mlp_embeding_dim=32) if tiny else {}
+    # tiny: ViT-Ti width (192, twelve heads of 16) and a narrow pyramid and head; the same class
+    extra = dict(embed_dim=192, fpn_channels=32, mlp_embeding_dim=32) if tiny else {}
     return registered_model(spec.registry_name)(input_size=size, vit_pretrain_path=mae, **extra)
 
 
