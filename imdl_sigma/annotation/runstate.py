@@ -2,7 +2,8 @@
 
 - `records/rank{R}.jsonl`: one line per finished pair (append-only; a torn tail is cut before
   the next append); `finished_keys` reads only the keys, so a --resume of a million-pair run
-  holds a set of keys and nothing else.
+  holds a set of keys and nothing else, and the final merge reads the records one at a time in
+  key order (`records_in_key_order`).
 - `errors_rank{R}.jsonl`: one line per failed attempt; a pair retried on --resume may appear
   more than once, and `latest_errors` keeps each pair's last failure unless it has since finished.
 - `annotate_config.json`: the settings of the last run and every manifest or corpus that fed the
@@ -18,6 +19,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import Iterator
 
 from ..data.jsonl import read_jsonl
 from ..errors import BadInputError
@@ -50,13 +52,39 @@ def line_key(line: str) -> str | None:
         return None
 
 
+def keyed_lines(out: Path) -> Iterator[tuple[int, int, str]]:
+    """(record file number, byte offset, key) of every whole record line of every rank, in file order."""
+    for number, path in enumerate(record_files(out)):
+        offset = 0
+        with path.open("rb") as handle:
+            for raw in handle:
+                key = line_key(raw.decode("utf-8", errors="replace"))
+                if key is not None:
+                    yield number, offset, key
+                offset += len(raw)
+
+
 def finished_keys(out: Path) -> set[str]:
     """Keys of the pairs annotated by any rank of any earlier run."""
-    keys = set()
-    for path in record_files(out):
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            keys.update(key for key in map(line_key, handle) if key is not None)
-    return keys
+    return {key for _, _, key in keyed_lines(out)}
+
+
+def records_in_key_order(out: Path) -> Iterator[dict]:
+    """Every finished pair's record (its last, where a pair was redone) in key order, read one at a
+    time: a million-pair merge holds the keys and their offsets, never all the records."""
+    where = {key: (number, offset) for number, offset, key in keyed_lines(out)}
+    handles = [path.open("rb") for path in record_files(out)]
+    try:
+        for key in sorted(where):
+            number, offset = where[key]
+            handles[number].seek(offset)
+            try:
+                yield json.loads(handles[number].readline())
+            except json.JSONDecodeError:  # a line whose key reads but whose body is broken
+                continue
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 def latest_errors(out: Path, finished: set[str]) -> list[dict]:

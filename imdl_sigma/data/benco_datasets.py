@@ -11,24 +11,31 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Iterable
 
-from .images import atomic_write_bytes, load_rgb, save_png
-
-
-def write_json_dataset(path: str | Path, entries: list[tuple[str, str | None]]) -> None:
-    """`entries`: (image path, mask path, or None for an authentic image)."""
-    dataset = [[str(image), str(mask) if mask else "Negative"] for image, mask in entries]
-    atomic_write_bytes(path, json.dumps(dataset, indent=1).encode())
+from .images import atomic_open, load_rgb, save_png
 
 
-def write_mani_dataset(root: str | Path, entries: list[tuple[str, str, str]]) -> None:
-    """`entries`: (stem, image path, mask path). Images are re-encoded as PNG so that the sorted
-    Tp/ and Gt/ listings line up whatever the source formats were."""
+def write_json_dataset(path: str | Path, entries: Iterable[tuple[str, str | None]]) -> None:
+    """`entries` (streamed: any iterable): (image path, mask path, or None for an authentic image);
+    one entry a line."""
+    with atomic_open(path) as handle:
+        handle.write(b"[")
+        for number, (image, mask) in enumerate(entries):
+            entry = json.dumps([str(image), str(mask) if mask else "Negative"])
+            handle.write(("\n" if number == 0 else ",\n").encode() + entry.encode())
+        handle.write(b"\n]\n")
+
+
+def write_mani_dataset(root: str | Path, entries: Iterable[tuple[str, str, str]]) -> None:
+    """`entries` (streamed: any iterable): (stem, image path, mask path). Images are re-encoded as
+    PNG so that the sorted Tp/ and Gt/ listings line up whatever the source formats were."""
     root = Path(root)
-    stems = [stem for stem, _, _ in entries]
-    if len(set(stems)) != len(stems):
-        raise ValueError("ManiDataset stems must be unique")
+    stems: set[str] = set()
     for stem, image, mask in entries:
+        if stem in stems:
+            raise ValueError(f"ManiDataset stems must be unique: '{stem}' twice")
+        stems.add(stem)
         save_png(root / "Tp" / f"{stem}.png", load_rgb(image))
         target = root / "Gt" / f"{stem}.png"
         target.parent.mkdir(parents=True, exist_ok=True)

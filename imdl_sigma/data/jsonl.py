@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from .images import atomic_write_bytes
+from .images import atomic_open
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
@@ -52,9 +52,11 @@ def at_path(err: OSError, path: str | Path) -> OSError:
     return err if err.filename is not None else OSError(err.errno, err.strerror, str(path))
 
 
-def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    lines = [json.dumps(record, ensure_ascii=False) for record in records]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode("utf-8"))
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """`records` (streamed: any iterable), one a line, written atomically."""
+    with atomic_open(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
 
 
 class AppendLog:
