@@ -20,7 +20,7 @@ import registry  # noqa: F401  (imdl-sigma's models in IMDL-BenCo's MODELS, wher
 from imdl_sigma.bench.masks import dataset_manifests
 from imdl_sigma.bench.tables import markdown_table
 from imdl_sigma.config import SigmaConfig
-from imdl_sigma.data.images import atomic_write_bytes
+from imdl_sigma.data.atomic import atomic_write_bytes
 from imdl_sigma.data.manifest import read_manifest
 from imdl_sigma.bench.scoring import score_pairs
 from imdl_sigma.inference.annotator import Annotator

@@ -40,7 +40,8 @@ import registry  # noqa: F401  (here and in the spawned runs: the detectors are 
 from benchmarks.results import record
 from benchmarks.table2_report import results_markdown
 from imdl_sigma.cli.flags import ConfigFlags
-from imdl_sigma.data.images import atomic_write_bytes, load_mask
+from imdl_sigma.data.atomic import atomic_write_bytes
+from imdl_sigma.data.images import load_mask
 from imdl_sigma.metrics import ScoreAccumulator
 
 RESULTS_JSON = Path(__file__).parent / "results" / "table2_mini.json"

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from imdl_sigma.data.images import atomic_write_bytes
+from imdl_sigma.data.atomic import atomic_write_bytes
 from imdl_sigma.errors import BadInputError
 from imdl_sigma.metrics import ScoreAccumulator
 

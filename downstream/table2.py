@@ -17,7 +17,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from imdl_sigma.data.images import atomic_write_bytes, load_rgb
+from imdl_sigma.data.atomic import atomic_write_bytes
+from imdl_sigma.data.images import load_rgb
 from imdl_sigma.errors import BadInputError
 
 from .finetune import FinetuneConfig, dataset_images, finetune, resolve_data

@@ -19,7 +19,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .baselines import pixdiff
-from .data.images import atomic_write_bytes, load_mask, load_rgb, save_png
+from .data.atomic import atomic_write_bytes
+from .data.images import load_mask, load_rgb, save_png
 from .data.manifest import Pair, read_manifest
 from .synth.generator import SynthConfig, bundled_photos, synthesize
 from .bench.scoring import method_label, score_pairs

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from ..baselines.pixdiff import PixDiffConfig
-from ..data.images import MAX_PIXELS, atomic_write_bytes, save_mask
+from ..data.atomic import atomic_write_bytes
+from ..data.images import MAX_PIXELS, save_mask
 from ..data.jsonl import AppendLog, at_path
 from ..data.manifest import Pair
 from ..data.pairs import ManifestPairs, corpus_key, file_stem, pair_key

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
-from ..data.images import atomic_write_bytes
+from ..data.atomic import atomic_write_bytes
 from ..data.jsonl import read_jsonl, write_jsonl
 from .runstate import finished_keys, latest_errors, records_in_key_order
 

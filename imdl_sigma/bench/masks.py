@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..baselines import pixdiff
-from ..data.images import atomic_write_bytes
+from ..data.atomic import atomic_write_bytes
 from ..data.manifest import read_manifest
 from ..errors import BadInputError
 from ..methods import expand_methods, load_predictors

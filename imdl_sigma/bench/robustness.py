@@ -25,7 +25,8 @@ from typing import Literal, get_args
 import numpy as np
 
 from ..photometric.degrade import check_level, degrade
-from ..data.images import atomic_write_bytes, load_rgb, save_png
+from ..data.atomic import atomic_write_bytes
+from ..data.images import load_rgb, save_png
 from ..data.manifest import Pair, read_manifest
 from ..errors import BadInputError
 from ..methods import expand_methods, load_predictors

@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from .images import atomic_open, load_rgb, save_png
+from .atomic import atomic_open
+from .images import load_rgb, save_png
 
 
 def write_json_dataset(path: str | Path, entries: Iterable[tuple[str, str | None]]) -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import BadInputError
-from .images import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 
 def registry_path() -> Path:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .images import atomic_open
+from .atomic import atomic_open
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:

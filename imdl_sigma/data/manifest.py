@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import BadInputError
-from .images import load_pair
 from .jsonl import write_jsonl
 
 REQUIRED = ("id", "source", "edited")
@@ -27,6 +26,8 @@ class Pair:
 
     def load_images(self):
         """(source, edited) as (H, W, 3) uint8 RGB, the source at the edited image's size."""
+        from .images import load_pair  # here: the manifest check reads manifests without the image stack
+
         return load_pair(self.source, self.edited, self.id)
 
     def to_record(self, root: Path | None = None) -> dict:

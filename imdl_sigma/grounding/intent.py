@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.images import atomic_write_bytes
+from ..data.atomic import atomic_write_bytes
 from ..data.pairs import pair_key
 from .acsf import acsf, concept_map
 

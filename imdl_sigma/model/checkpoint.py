@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigFile, SigmaConfig
-from ..data.images import atomic_write_bytes
+from ..data.atomic import atomic_write_bytes
 from ..errors import BadInputError
 
 log = logging.getLogger(__name__)

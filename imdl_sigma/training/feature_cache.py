@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import atomic_write_bytes
+from ..data.atomic import atomic_write_bytes
 from ..errors import SigmaError
 
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from ...errors import BadInputError
-from ..images import atomic_write_bytes, save_mask
+from ..atomic import atomic_write_bytes
+from ..images import save_mask
 from ..jsonl import read_jsonl, write_jsonl
 from ..manifest import Pair
 from ..pairs import file_stem
