@@ -43,6 +43,9 @@ def results_markdown(table: dict, config, checkpoint: str | None, tau: float, ph
     body = [[detector, arm, f"{row['label_f1']:.2f}",
              *(f"{row['per_test'][t]['mean']:.2f} ± {row['per_test'][t]['std']:.2f}" for t in tests)]
             for detector, r in table.items() for arm, row in r["arms"].items()]
+    floor = first.get("all_foreground_f1")
+    if floor:
+        body.append(["(every pixel edited)", "", "", *(f"{floor[t]:.2f}" for t in tests)])
     checks = [[detector, c["test"], f"{c['gap']:+.2f}", f"{c['noise']:.2f}", f"{c['ceiling']:+.2f}",
                "yes" if c["holds"] else "**no**"]
               for detector, r in table.items() for c in signal_checks(r["arms"])]
