@@ -179,9 +179,10 @@ class QualityConfig:
     pairs from training photos (benchmarks/quality_calibration.py)."""
 
     stability_offset: float = 1.0  # logit offset of the two thresholds the stability score compares
+    growth_clip: tuple = (-3.0, 5.0)  # the range of the growth signal (log₂ of an area ratio)
     # Fitted on 390 validation pairs (val3s, val3r: 60 each; JPEG-saved splices: 150; post-processed: 120).
-    weights: tuple = (4.7231, 1.1625, 0.4549)
-    bias: float = -2.1328
+    weights: tuple = (5.5857, 1.6428, 0.5344, -5.3659)
+    bias: float = -0.875
 
 
 @dataclass

@@ -43,6 +43,25 @@ def test_stability_is_one_on_a_hard_map_and_lower_on_a_soft_one():
     assert stability(hard, 0.5, 1.0) == 1.0 and stability(soft, 0.5, 1.0) < 0.8
 
 
+def test_growth_is_the_clipped_log_area_ratio_on_a_unit_scale():
+    from imdl_sigma.inference.quality import growth
+
+    network = np.zeros((40, 40), np.float32)
+    network[10:20, 10:20] = 1.0  # 100 px
+    grown = np.zeros_like(network)
+    grown[5:25, 5:25] = 1.0  # 400 px: log2 ratio 2
+    assert growth(network, network, 0.5, (-3.0, 5.0)) == pytest.approx(3 / 8)  # unchanged
+    assert growth(network, grown, 0.5, (-3.0, 5.0)) == pytest.approx(5 / 8)
+    assert growth(grown, network, 0.5, (-3.0, 5.0)) == pytest.approx(1 / 8)
+    assert growth(np.zeros_like(network), grown, 0.5, (-3.0, 5.0)) == 1.0  # from nothing: clipped at the top
+    assert growth(network, np.zeros_like(network), 0.5, (-3.0, 5.0)) == pytest.approx(3 / 8)  # empty: as unchanged
+
+
+def test_a_config_without_a_weight_per_signal_is_refused():
+    with pytest.raises(ValueError):
+        quality_score({name: 0.5 for name in SIGNALS}, QualityConfig(weights=(1.0, 1.0, 1.0)))
+
+
 def test_identical_images_give_an_empty_mask_the_top_quality():
     source, edited, truth = scene()
     nothing = np.full(truth.shape, 0.02, np.float32)
