@@ -3,8 +3,8 @@ and the final merge of a million records (Linux: memory read from /proc).
 
 Builds, under --work, an N-line manifest whose lines point at the pairs of --pairs (absolute paths,
 unique ids) and the same with 40 lines, runs `benco annotate` on each until its first record is on
-disk, and reports the seconds to it and the peak RSS of the job's process and of the whole job
-(with its manifest-check process) up to then; then the same with `--resume`. The merge is measured
+disk, and reports the seconds to it, the peak RSS of the job's process and the peak PSS of the
+whole job (with its manifest-check process) up to then; then the same with `--resume`. The merge is measured
 on N records copied from the first run's.
 
     python -m benchmarks.manifest_scale --pairs /work/data/val3s/pairs.jsonl --work /tmp/manifest_scale --record
@@ -39,25 +39,29 @@ def write_manifest(pairs: str, path: Path, lines: int) -> Path:
     return path
 
 
-def tree_rss_mb(pid: int) -> tuple[float, float]:
-    """(RSS of `pid`, RSS of `pid` and all its descendants) in MB, now."""
-    def rss(one: int) -> int:
-        try:
-            status = Path(f"/proc/{one}/status").read_text()
-        except FileNotFoundError:
-            return 0
-        return int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")), 0))
+def status_kb(path: str, field: str) -> int:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(next((line.split()[1] for line in lines if line.startswith(field + ":")), 0))
 
-    def descendants(one: int) -> list[int]:
-        try:
-            children = [int(c) for task in Path(f"/proc/{one}/task").iterdir()
-                        for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            return []
-        return children + [d for child in children for d in descendants(child)]
 
-    own = rss(pid)
-    return own / 1024, (own + sum(rss(d) for d in descendants(pid))) / 1024
+def descendants(pid: int) -> list[int]:
+    try:
+        children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return children + [grandchild for child in children for grandchild in descendants(child)]
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS of `pid`, PSS of `pid` and all its descendants) in MB, now. PSS splits pages shared
+    between processes (a child just forked, not yet exec'd, shares all of its parent's), so the
+    sum is the memory the job really holds."""
+    tree = sum(status_kb(f"/proc/{one}/smaps_rollup", "Pss") for one in [pid, *descendants(pid)])
+    return status_kb(f"/proc/{pid}/status", "VmRSS") / 1024, tree / 1024
 
 
 def first_pair(manifest: Path, out: Path, extra: list[str]) -> dict:
@@ -72,14 +76,14 @@ def first_pair(manifest: Path, out: Path, extra: list[str]) -> dict:
     while not (records.exists() and records.stat().st_size > before):
         if job.poll() is not None:
             raise SystemExit(f"benco annotate exited {job.returncode}: {job.stderr.read().decode()[-500:]}")
-        own, tree = tree_rss_mb(job.pid)
+        own, tree = memory_mb(job.pid)
         own_peak, tree_peak = max(own_peak, own), max(tree_peak, tree)
-        time.sleep(0.02)
+        time.sleep(0.1)  # reading smaps costs the job CPU: sample sparingly
     seconds = time.perf_counter() - started
     job.send_signal(signal.SIGINT)
     job.wait()
     return {"seconds_to_first_pair": round(seconds, 2), "job_rss_mb": round(own_peak),
-            "job_and_check_rss_mb": round(tree_peak)}
+            "job_and_check_pss_mb": round(tree_peak)}
 
 
 def many_records(template_out: Path, path: Path, lines: int) -> Path:
@@ -136,13 +140,13 @@ def main() -> None:
 
 def markdown(rows: dict) -> str:
     lines = ["(`resume` of the long manifest: with as many finished records in `--out` as it has lines.)\n",
-             "| manifest | run | s to first pair | peak RSS, job process (MB) | peak RSS, job + check (MB) |",
+             "| manifest | run | s to first pair | peak RSS, job process (MB) | peak PSS, job + check process (MB) |",
              "|---|---|---|---|---|"]
     for name in ("small", "long"):
         for run in ("fresh", "resume"):
             row = rows[name][run]
             lines.append(f"| {rows[name]['lines']:,} lines | {run} | {row['seconds_to_first_pair']} | "
-                         f"{row['job_rss_mb']} | {row['job_and_check_rss_mb']} |")
+                         f"{row['job_rss_mb']} | {row['job_and_check_pss_mb']} |")
     merge = rows["merge"]
     lines.append(f"\nFinal merge of {merge['records']:,} records (manifest.jsonl, dataset.json, stats.json): "
                  f"{merge['merge_s']} s, peak RSS {merge['merge_peak_rss_mb']} MB.")
