@@ -211,3 +211,13 @@ def test_the_coarse_to_fine_search_keeps_the_exhaustive_answer_on_blur_and_tone(
     exhaustive = estimate(source, edited, replace(ON, blur_coarse_step=1, coarse_sample_stride=1))
     assert (fast.sigma, fast.shift, fast.jpeg_quality) == (exhaustive.sigma, exhaustive.shift, exhaustive.jpeg_quality)
     assert np.allclose(fast.tone, exhaustive.tone)
+
+
+def test_an_image_clipped_everywhere_has_no_jpeg_quality_and_still_aligns():
+    """A global edit that saturates every block (a "sunny day" at 128 px) leaves no block to read a
+    quality from: no quality, and the alignment runs (it raised on the empty block list)."""
+    source = photo(128, seed=12)
+    saturated = np.full_like(source, 255)
+    saturated[::2, :, 0] = 0  # every 8 × 8 block touches 0 or 255 in some channel
+    assert saved_quality(saturated, ON) is None
+    assert align_source(source, saturated, ON).shape == source.shape

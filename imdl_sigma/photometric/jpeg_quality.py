@@ -57,7 +57,7 @@ def luma_coefficients(image: np.ndarray, max_blocks: int) -> np.ndarray:
     unclipped = ((pixels > 0) & (pixels < 255)).all(axis=(1, 2))
     luma = (pixels[unclipped].astype(np.float32) @ LUMA_WEIGHTS).reshape(-1, BLOCK, BLOCK)
     dct = dct_matrix()
-    coefficients = (dct @ luma @ dct.T).reshape(len(luma), -1)[:, 1:]
+    coefficients = (dct @ luma @ dct.T).reshape(len(luma), BLOCK * BLOCK)[:, 1:]  # (N, 63); N may be 0
     return coefficients[np.argsort(np.square(coefficients).sum(axis=1))[-max_blocks:]]
 
 
