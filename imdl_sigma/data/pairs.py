@@ -95,20 +95,21 @@ class ManifestPairs:
         """Take in the check's reports until it ends (on this thread)."""
         count, failure = None, None
         try:
-            for line in check.stdout:
-                kind, *values = json.loads(line)
-                if kind == "skip":
-                    self.skipped.add(tuple(values))
-                elif kind == "passed":
-                    self._passed(*values)
-                elif kind == "end":
-                    count = values[0]
-                else:
-                    failure = failure_from(values[0])
-            if count is None and failure is None:
-                why = check.stderr.read().decode(errors="replace").strip().splitlines()
-                failure = RuntimeError(f"the manifest check stopped (exit code {check.wait()})"
-                                       + (f": {why[-1]}" if why else ""))
+            with check:  # its pipes closed and the process reaped when it ends
+                for line in check.stdout:
+                    kind, *values = json.loads(line)
+                    if kind == "skip":
+                        self.skipped.add(tuple(values))
+                    elif kind == "passed":
+                        self._passed(*values)
+                    elif kind == "end":
+                        count = values[0]
+                    else:
+                        failure = failure_from(values[0])
+                if count is None and failure is None:
+                    why = check.stderr.read().decode(errors="replace").strip().splitlines()
+                    failure = RuntimeError(f"the manifest check stopped (exit code {check.wait()})"
+                                           + (f": {why[-1]}" if why else ""))
         except Exception as err:  # re-raised where the pairs are used
             failure = err
         with self.progress:
