@@ -26,7 +26,7 @@ def add_arguments(parser) -> None:
                         "finished one to score)")
     parser.add_argument("--small", action="store_true",
                         help="the detector's shallow variant, random weights (MTCL: a tiny MiT encoder; "
-                             "CAT-Net: one block per stage)")
+                             "CAT-Net: one block per stage; IML-ViT: ViT-Ti width, a narrow pyramid and head)")
     finetune_flags().add(parser.add_argument_group("fine-tuning (downstream.finetune.FinetuneConfig)"))
 
 
