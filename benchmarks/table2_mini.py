@@ -42,6 +42,7 @@ from benchmarks.table2_report import results_markdown
 from imdl_sigma.cli.flags import ConfigFlags
 from imdl_sigma.data.atomic import atomic_write_bytes
 from imdl_sigma.data.images import load_mask
+from imdl_sigma.errors import BadInputError
 from imdl_sigma.metrics import ScoreAccumulator
 
 RESULTS_JSON = Path(__file__).parent / "results" / "table2_mini.json"
@@ -151,6 +152,14 @@ def label_quality(labels: dict[str, Path]) -> dict[str, float]:
     return quality
 
 
+def detector_lrs(text: str) -> dict[str, float]:
+    """"iml_vit=1e-4,mtcl=5e-4" → {"iml_vit": 1e-4, "mtcl": 5e-4}."""
+    try:
+        return {name.strip(): float(lr) for name, lr in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise BadInputError(f"--lr takes DETECTOR=LR[,DETECTOR=LR...], not '{text}'") from None
+
+
 def all_foreground_f1(manifest: str) -> float:
     """Mean per-image F1 of a mask covering the whole image (0 on a pair with no edited pixel)."""
     from imdl_sigma.data.manifest import read_manifest
@@ -255,7 +264,7 @@ def run(photos: str, out_dir: str, detectors: list[str], config: MiniConfig, sma
     arms = [arm for arm in config.arms.split(",") if arm in labels]
     runs = [Run(detector, arm, seed, out / "runs" / detector / arm / f"seed{seed}")
             for detector in detectors for arm in arms for seed in range(config.seeds)]
-    lrs = {name: float(lr) for name, lr in (item.split("=") for item in config.lr.split(",") if item)}
+    lrs = detector_lrs(config.lr)
     tasks = [(r, str(labels[r.arm]), test_sets, replace(finetune_config, lr=lrs.get(r.detector, 0.0)),
               r.detector in small, config.threads) for r in runs]
     with ProcessPoolExecutor(config.jobs, mp_context=get_context("spawn")) as pool:

@@ -4,6 +4,7 @@ checks and the report, from run results; a killed run resumes, and saved checkpo
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from benchmarks.table2_mini import (MiniConfig, Run, epochs_for, learning_curve, mean_std, table_rows,
@@ -23,6 +24,23 @@ def test_epochs_give_at_least_the_steps_asked_for():
     assert epochs_for(config, 2000) == 6  # 250 steps an epoch
     assert epochs_for(config, 2001) == 6 and epochs_for(config, 1999) == 7  # a last partial batch is dropped
     assert epochs_for(MiniConfig(steps=20, batch_size=8), 4) == 20  # fewer pairs than a batch: one step an epoch
+
+
+def test_detector_lrs_and_the_every_pixel_floor(tmp_path):
+    from benchmarks.table2_mini import all_foreground_f1, detector_lrs
+    from imdl_sigma.data.images import save_mask
+    from imdl_sigma.errors import BadInputError
+
+    assert detector_lrs("iml_vit=1e-4, mtcl=5e-4") == {"iml_vit": 1e-4, "mtcl": 5e-4} and detector_lrs("") == {}
+    with pytest.raises(BadInputError, match="DETECTOR=LR"):
+        detector_lrs("mtcl")
+    quarter, empty = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8)
+    quarter[:4, :4] = 255
+    save_mask(tmp_path / "q.png", quarter)
+    save_mask(tmp_path / "e.png", empty)
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"id": name, "source": "q.png", "edited": "q.png",
+                                                              "mask": f"{name}.png"}) + "\n" for name in "qe"))
+    assert all_foreground_f1(str(tmp_path / "pairs.jsonl")) == 20.0  # (2·¼ / (1 + ¼) + 0) / 2
 
 
 def test_mean_and_sample_std_over_seeds():
