@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,7 +120,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     work = Path(args.work)
-    subprocess.run(["rm", "-rf", str(work / "out_small"), str(work / "out_long"), str(work / "merge")], check=True)
+    for old in ("out_small", "out_long", "merge"):
+        shutil.rmtree(work / old, ignore_errors=True)
     rows = {}
     for name, lines in (("small", SMALL_LINES), ("long", args.lines)):
         manifest = write_manifest(args.pairs, work / f"{name}.jsonl", lines)

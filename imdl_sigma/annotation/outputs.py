@@ -15,7 +15,7 @@ import numpy as np
 from ..data.benco_datasets import write_json_dataset, write_mani_dataset
 from ..data.atomic import atomic_write_bytes
 from ..data.jsonl import read_jsonl, write_jsonl
-from .runstate import finished_keys, latest_errors, records_in_key_order
+from .runstate import latest_errors, record_index, records_in_key_order
 
 AREA_BINS = tuple(i / 10 for i in range(11))
 QUALITY_BINS = AREA_BINS  # the quality score, like the area, is a share in [0, 1]
@@ -29,9 +29,10 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     (and a ManiDataset copy under `mani/` when asked), streamed: the records are read one at a
     time in key order, and dataset.json is written from the manifest just written."""
     out = Path(out_dir)
-    stats = DatasetStats()
+    index, stats = record_index(out), DatasetStats()  # one pass over the record logs for the keys
     write_jsonl(out / "manifest.jsonl", ({k: v for k, v in record.items() if k != "key"}
-                                         for record in stats.counted(records_in_key_order(out)) if record["kept"]))
+                                         for record in stats.counted(records_in_key_order(out, index))
+                                         if record["kept"]))
 
     def kept() -> Iterator[dict]:
         return read_jsonl(out / "manifest.jsonl")
@@ -42,7 +43,7 @@ def merge(out_dir: str | Path, with_authentic: bool, pairs_per_second: float | N
     write_json_dataset(out / "dataset.json", entries)
     if mani:
         write_mani_dataset(out / "mani", ((Path(r["mask"]).stem, r["edited"], r["mask"]) for r in kept()))
-    errors = latest_errors(out, finished_keys(out))
+    errors = latest_errors(out, index)  # the finished keys
     write_jsonl(out / "errors.jsonl", errors)
     summary = stats.summary(len(errors), pairs_per_second)
     atomic_write_bytes(out / "stats.json", json.dumps(summary, indent=2).encode())

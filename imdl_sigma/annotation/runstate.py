@@ -3,7 +3,7 @@
 - `records/rank{R}.jsonl`: one line per finished pair (append-only; a torn tail is cut before
   the next append); `finished_keys` reads only the keys, so a --resume of a million-pair run
   holds a set of keys and nothing else, and the final merge reads the records one at a time in
-  key order (`records_in_key_order`).
+  key order (`record_index`, `records_in_key_order`).
 - `errors_rank{R}.jsonl`: one line per failed attempt; a pair retried on --resume may appear
   more than once, and `latest_errors` keeps each pair's last failure unless it has since finished.
 - `annotate_config.json`: the settings of the last run and every manifest or corpus that fed the
@@ -19,7 +19,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Container, Iterator
 
 from ..data.jsonl import read_jsonl
 from ..errors import BadInputError
@@ -65,23 +65,23 @@ def keyed_lines(out: Path) -> Iterator[tuple[int, int, str]]:
 
 
 def finished_keys(out: Path) -> set[str]:
-    """Keys of the pairs annotated by any rank of any earlier run (read as text: faster than
-    `keyed_lines`, which also tracks where each line starts)."""
-    keys = set()
-    for path in record_files(out):
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            keys.update(key for key in map(line_key, handle) if key is not None)
-    return keys
+    """Keys of the pairs annotated by any rank of any earlier run."""
+    return {key for _, _, key in keyed_lines(out)}
 
 
-def records_in_key_order(out: Path) -> Iterator[dict]:
+def record_index(out: Path) -> dict[str, tuple[int, int]]:
+    """{key: (record file number, byte offset of its last whole line)} of every finished pair."""
+    return {key: (number, offset) for number, offset, key in keyed_lines(out)}
+
+
+def records_in_key_order(out: Path, index: dict[str, tuple[int, int]]) -> Iterator[dict]:
     """Every finished pair's record (its last, where a pair was redone) in key order, read one at a
-    time: a million-pair merge holds the keys and their offsets, never all the records."""
-    where = {key: (number, offset) for number, offset, key in keyed_lines(out)}
+    time from where `index` (`record_index`) says: a million-pair merge holds the keys and their
+    offsets, never all the records."""
     handles = [path.open("rb") for path in record_files(out)]
     try:
-        for key in sorted(where):
-            number, offset = where[key]
+        for key in sorted(index):
+            number, offset = index[key]
             handles[number].seek(offset)
             try:
                 yield json.loads(handles[number].readline())
@@ -92,7 +92,7 @@ def records_in_key_order(out: Path) -> Iterator[dict]:
             handle.close()
 
 
-def latest_errors(out: Path, finished: set[str]) -> list[dict]:
+def latest_errors(out: Path, finished: Container[str]) -> list[dict]:
     """Each failed pair once (its last failure), in the order pairs first failed; pairs that
     finished on a later attempt are no errors."""
     latest: dict[str, dict] = {}

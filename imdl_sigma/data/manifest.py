@@ -134,6 +134,16 @@ def manifest_lines(path: str | Path) -> Iterator[tuple[int, Pair | str]]:
                 yield number, str(err)
 
 
+def corpus_lines(path: str | Path) -> Iterator[tuple[int, Pair | str]]:
+    """`manifest_lines` with each pair's corpus set: its own field, else the manifest's folder name
+    (`manifest_corpus`), as a job keys its pairs."""
+    corpus = manifest_corpus(path)
+    for number, pair in manifest_lines(path):
+        if not isinstance(pair, str):
+            pair.corpus = pair.corpus or corpus
+        yield number, pair
+
+
 def read_manifest(path: str | Path, skip_bad: bool = False, check_files: bool = True) -> list[Pair]:
     """Every pair of the manifest. Bad lines (with line numbers) raise ManifestError unless skip_bad."""
     pairs, problems, seen = [], [], set()

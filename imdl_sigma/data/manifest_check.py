@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BadInputError
-from .manifest import ManifestError, corpus_key, manifest_corpus, manifest_lines
+from .manifest import ManifestError, corpus_key, corpus_lines
 
 CHECK_REPORT_LINES = 256  # the check reports its progress every this many lines
 Report = Callable[..., None]  # report(kind, *values)
@@ -29,16 +29,15 @@ def check_manifests(manifests: list[str], skip_bad: bool, report: Report) -> int
     Raises ManifestError (the bad lines, unless `skip_bad`) or BadInputError."""
     keys: set[str] = set()
     for index, manifest in enumerate(manifests):
-        corpus = manifest_corpus(manifest)
         ids: set[str] = set()
         problems: list[tuple[int, str]] = []
-        for number, pair in manifest_lines(manifest):
+        for number, pair in corpus_lines(manifest):
             why = pair if isinstance(pair, str) else f"duplicate id '{pair.id}'" if pair.id in ids else None
             if why is not None:
                 problems.append((number, why))
                 report("skip", index, number)
             else:
-                key = corpus_key(pair.corpus or corpus, pair.id)
+                key = corpus_key(pair.corpus, pair.id)
                 if key in keys:
                     raise BadInputError(f"pair {key} appears in more than one manifest")
                 ids.add(pair.id)

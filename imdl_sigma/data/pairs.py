@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import BadInputError
-from .manifest import Pair, corpus_key, manifest_corpus, manifest_lines
+from .manifest import Pair, corpus_key, corpus_lines
 from .manifest_check import failure_from
 
 SLUG_CHARS = 64  # readable part of a file stem; the stem stays far below the 255-byte file name limit
@@ -84,13 +84,6 @@ class ManifestPairs:
             self.progress.wait_for(lambda: self.ended, timeout=wait_s)
         self._raise_failure()
 
-    def _lines(self, index: int) -> Iterator[tuple[int, Pair | str]]:
-        corpus = manifest_corpus(self.manifests[index])
-        for number, pair in manifest_lines(self.manifests[index]):
-            if not isinstance(pair, str):
-                pair.corpus = pair.corpus or corpus
-            yield number, pair
-
     def _follow(self, check: subprocess.Popen) -> None:
         """Take in the check's reports until it ends (on this thread)."""
         count, failure = None, None
@@ -134,7 +127,7 @@ class ManifestPairs:
 
     def __iter__(self) -> Iterator[Pair]:
         for index in range(len(self.manifests)):
-            for number, pair in self._lines(index):
+            for number, pair in corpus_lines(self.manifests[index]):
                 self._wait_for(index, number)
                 if (index, number) not in self.skipped:
                     yield pair
