@@ -28,8 +28,7 @@ from imdl_sigma.data.images import load_mask, load_pair_batch
 from imdl_sigma.data.jsonl import read_jsonl, write_jsonl
 from imdl_sigma.data.pairs import load_pairs
 from imdl_sigma.inference.annotator import Annotator
-from imdl_sigma.inference.quality import SIGNALS, quality_score, quality_signals
-from imdl_sigma.inference.refine import refine
+from imdl_sigma.inference.quality import SIGNALS, quality_score
 from imdl_sigma.metrics import pixel_scores
 
 DROP_SHARE = 0.1  # the lowest share by quality that the filter check drops
@@ -48,9 +47,8 @@ def collect(annotator: Annotator, manifest: str, limit: int | None, batch_size: 
         sources, editeds = load_pair_batch([p.source for p in chunk], [p.edited for p in chunk])
         maps = annotator.unrefined_maps(sources, editeds)
         for pair, prob, difference in zip(chunk, maps, annotator.differences(sources, editeds)):
-            refinement = refine(prob, difference, threshold, config.refine)
-            signals = quality_signals(prob, refinement, threshold, config.quality)
-            f1, iou = pixel_scores(refinement.prob > threshold, load_mask(pair.mask))
+            refined, signals = annotator.refine_with_signals(prob, difference)
+            f1, iou = pixel_scores(refined > threshold, load_mask(pair.mask))
             rows.append({"id": pair.id, "edit_type": pair.edit_type, "signals": signals,
                          "quality": quality_score(signals, config.quality), "f1": f1, "iou": iou})
         print(f"{manifest}: {start + len(chunk)}/{len(pairs)}", flush=True)

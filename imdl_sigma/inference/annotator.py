@@ -111,12 +111,17 @@ class Annotator(NetworkPredictor):
         """(H, W) probability at the edited size → the boundary-refined map (config.refine)."""
         return refine(prob, difference, self.config.mask_threshold, self.config.refine).prob
 
-    def refine_scored(self, prob: np.ndarray, difference: np.ndarray | None) -> tuple[np.ndarray, float]:
+    def refine_with_signals(self, prob: np.ndarray, difference: np.ndarray | None) -> tuple[np.ndarray, dict]:
         """(H, W) probability at the edited size and the pair's |Δ| (None: not computed) → (the
-        refined map, the mask's quality score: its estimated IoU with the true edit, in [0, 1])."""
+        refined map, the quality score's signals)."""
         refinement = refine(prob, difference, self.config.mask_threshold, self.config.refine)
-        signals = quality_signals(prob, refinement, self.config.mask_threshold, self.config.quality)
-        return refinement.prob, quality_score(signals, self.config.quality)
+        return refinement.prob, quality_signals(prob, refinement, self.config.mask_threshold, self.config.quality)
+
+    def refine_scored(self, prob: np.ndarray, difference: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """As `refine_with_signals`, with the mask's quality score (its estimated IoU with the true
+        edit, in [0, 1]) instead of the signals."""
+        refined, signals = self.refine_with_signals(prob, difference)
+        return refined, quality_score(signals, self.config.quality)
 
     def parse(self, instructions: list[str]) -> list[dict]:
         from ..grounding.cache import parse_many
